@@ -1,0 +1,243 @@
+// Package broker runs Cartwheel's embedded Kafka broker (franz-go's kfake)
+// and prepares the topics on it or on an external cluster.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Defaults for the embedded broker.
+const (
+	DefaultPartitions     = 8
+	DefaultRetentionBytes = 512 << 20 // per partition
+	DefaultRetention      = 7 * 24 * time.Hour
+	segmentBytes          = 16 << 20
+	retentionInterval     = time.Minute
+)
+
+// Topic is a topic to create.
+type Topic struct {
+	Name       string
+	Partitions int32
+}
+
+type config struct {
+	dataDir        string
+	listen         string
+	topics         []Topic
+	retentionBytes int64
+	retention      time.Duration
+	syncWrites     bool
+	log            *slog.Logger
+}
+
+// Option configures an embedded broker.
+type Option func(*config)
+
+// WithDataDir persists the log under dir (kfake's DataDir), so a restart
+// continues where it stopped. Without it the log lives on the heap.
+func WithDataDir(dir string) Option { return func(c *config) { c.dataDir = dir } }
+
+// WithListen sets the listen address (default 127.0.0.1 on a free port).
+func WithListen(addr string) Option { return func(c *config) { c.listen = addr } }
+
+// WithTopics sets the topics to create at start.
+func WithTopics(t ...Topic) Option { return func(c *config) { c.topics = t } }
+
+// WithRetention bounds each partition's log by bytes and age.
+func WithRetention(bytes int64, age time.Duration) Option {
+	return func(c *config) { c.retentionBytes, c.retention = bytes, age }
+}
+
+// WithSyncWrites fsyncs every produced batch: acknowledged records then
+// survive an OS crash, not only a process crash.
+func WithSyncWrites() Option { return func(c *config) { c.syncWrites = true } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// Broker is a running embedded broker.
+type Broker struct {
+	cfg       config
+	cluster   *kfake.Cluster
+	lock      *flock.Flock
+	closeOnce sync.Once
+}
+
+// Start starts the embedded broker and creates its topics.
+func Start(opts ...Option) (*Broker, error) {
+	c := config{
+		retentionBytes: DefaultRetentionBytes, retention: DefaultRetention, log: slog.Default(),
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	b := &Broker{cfg: c}
+	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(DefaultPartitions)}
+	if c.listen != "" {
+		addr := c.listen
+		kopts = append(kopts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, addr)
+		}))
+	}
+	if c.dataDir != "" {
+		if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("broker data dir: %w", err)
+		}
+		// kfake does not stop two processes from sharing a data dir, which
+		// corrupts it.
+		b.lock = flock.New(filepath.Join(c.dataDir, ".lock"))
+		ok, err := b.lock.TryLock()
+		if err != nil {
+			return nil, fmt.Errorf("lock broker data dir: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("broker data dir %s is in use by another process", c.dataDir)
+		}
+		kopts = append(kopts, kfake.DataDir(c.dataDir))
+		if c.syncWrites {
+			kopts = append(kopts, kfake.SyncWrites())
+		}
+	}
+	cl, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		b.unlock()
+		return nil, fmt.Errorf("start embedded broker: %w", err)
+	}
+	b.cluster = cl
+	for _, t := range c.topics {
+		// SeedTopics is ignored when the data dir has data: create each
+		// topic and accept that it exists.
+		err := cl.CreateTopic(t.Name, t.Partitions, map[string]string{
+			"retention.bytes": strconv.FormatInt(c.retentionBytes, 10),
+			"retention.ms":    strconv.FormatInt(c.retention.Milliseconds(), 10),
+			"segment.bytes":   strconv.Itoa(segmentBytes),
+		})
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			b.Close()
+			return nil, fmt.Errorf("create topic %s: %w", t.Name, err)
+		}
+	}
+	return b, nil
+}
+
+// Addrs returns the broker's listen addresses.
+func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
+
+// Run applies retention periodically until ctx is done: kfake's own
+// retention timer does not restart after a reload from the data dir.
+func (b *Broker) Run(ctx context.Context) error {
+	t := time.NewTicker(retentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			b.cluster.ApplyRetention()
+		}
+	}
+}
+
+// Close stops the broker, flushing its data dir; it is idempotent.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		if b.cluster != nil {
+			b.cluster.Close()
+		}
+		b.unlock()
+	})
+	return nil
+}
+
+func (b *Broker) unlock() {
+	if b.lock != nil {
+		b.lock.Unlock()
+	}
+}
+
+// EnsureTopics creates the topics on a cluster (embedded or external) when
+// they are missing.
+func EnsureTopics(ctx context.Context, brokers []string, topics []Topic, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30_000
+	for _, t := range topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = t.Name
+		rt.NumPartitions = t.Partitions
+		rt.ReplicationFactor = -1
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t.Topic, err)
+		}
+	}
+	return nil
+}
+
+// EndOffsets returns the end offset (the next offset to be written) of each
+// partition of topic.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, t := range mresp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+		}
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition = p.Partition
+			rp.Timestamp = -1 // latest
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := make(map[int32]int64)
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out, nil
+}

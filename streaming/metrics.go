@@ -1,0 +1,50 @@
+package streaming
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the pipeline's Prometheus instruments.
+type Metrics struct {
+	Records       prometheus.Counter
+	Accepted      prometheus.Counter
+	Late          prometheus.Counter
+	Rejected      *prometheus.CounterVec
+	Sessions      prometheus.Counter
+	Batches       prometheus.Counter
+	CommitErrors  prometheus.Counter
+	CommitSeconds prometheus.Histogram
+	Freshness     prometheus.Histogram
+	OpenSessions  prometheus.Gauge
+	Watermark     *prometheus.GaugeVec
+	LastCommit    prometheus.Gauge
+}
+
+// NewMetrics creates the instruments and registers them with reg (when not
+// nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Records:  prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_records_total", Help: "Records read from the events topic."}),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_events_accepted_total", Help: "Events committed to the events table."}),
+		Late:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_events_late_total", Help: "Accepted events that arrived behind the watermark."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cartwheel_events_rejected_total", Help: "Records committed to rejected_events, by reason."}, []string{"reason"}),
+		Sessions: prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_sessions_closed_total", Help: "Sessions closed and committed."}),
+		Batches:  prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_batches_committed_total", Help: "Micro-batches committed."}),
+		CommitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_commit_errors_total",
+			Help: "Failed commit attempts (retried when transient)."}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cartwheel_commit_seconds",
+			Help: "Duration of a batch commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		Freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cartwheel_freshness_seconds",
+			Help: "Time from a record's produce timestamp to its commit (visible to queries).", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		OpenSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_open_sessions", Help: "Sessions held open in memory."}),
+		Watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cartwheel_watermark_seconds",
+			Help: "Event-time watermark per partition, Unix seconds."}, []string{"partition"}),
+		LastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_last_commit_timestamp_seconds", Help: "Wall time of the last commit."}),
+	}
+	for _, r := range Reasons() {
+		m.Rejected.WithLabelValues(r.String())
+	}
+	if reg != nil {
+		reg.MustRegister(m.Records, m.Accepted, m.Late, m.Rejected, m.Sessions, m.Batches, m.CommitErrors,
+			m.CommitSeconds, m.Freshness, m.OpenSessions, m.Watermark, m.LastCommit)
+	}
+	return m
+}

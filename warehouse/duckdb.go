@@ -1,0 +1,269 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// duckDB is the embedded warehouse. One process may write the file; other
+// processes ask that process (see appliance) instead of opening it.
+type duckDB struct {
+	db *sql.DB
+}
+
+func openDuckDB(ctx context.Context, path string, o options) (adapter, error) {
+	if path == "" {
+		return nil, errors.New("empty path")
+	}
+	if path != ":memory:" && !o.readOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	dsn := path
+	if path == ":memory:" {
+		dsn = ""
+	}
+	if o.readOnly {
+		dsn += "?access_mode=READ_ONLY"
+	}
+	c, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
+		// Checkpoint the WAL into the file less often than the 16 MB
+		// default: a checkpoint rewrites row groups, and micro-batches
+		// would trigger one every few seconds at full speed.
+		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '256MB'", nil)
+		return err
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("%w (another cartwheel process holds the file: run `cartwheel query` against it, or stop it)", err)
+		}
+		return nil, err
+	}
+	db := sql.OpenDB(c)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &duckDB{db: db}, nil
+}
+
+func (d *duckDB) close() error { return d.db.Close() }
+
+func (d *duckDB) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	r, err := d.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error) {
+	if !readOnly {
+		return readRows(d.db.QueryContext(ctx, query, args...))
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := checkReadOnly(ctx, conn, query); err != nil {
+		return nil, err
+	}
+	// Belt and braces: the statement runs in a transaction that is rolled
+	// back.
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return readRows(conn.QueryContext(ctx, query, args...))
+}
+
+// checkReadOnly asks DuckDB's parser what kind of statement query is.
+func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
+	return conn.Raw(func(dc any) error {
+		stmt, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		st, ok := stmt.(*duckdb.Stmt)
+		if !ok {
+			return ErrReadOnly
+		}
+		typ, err := st.StatementType()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN:
+			return nil
+		}
+		return ErrReadOnly
+	})
+}
+
+func (d *duckDB) scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// begin starts a transaction on a dedicated connection: the bulk loaders
+// need the raw driver connection, which database/sql's Tx does not expose.
+func (d *duckDB) begin(ctx context.Context) (txn, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &duckTx{conn: conn}, nil
+}
+
+type duckTx struct {
+	conn *sql.Conn
+	done bool
+}
+
+func (t *duckTx) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.conn.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (t *duckTx) execN(ctx context.Context, query string, args ...any) (int64, error) {
+	r, err := t.conn.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+func (t *duckTx) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+	return readRows(t.conn.QueryContext(ctx, query, args...))
+}
+
+func (t *duckTx) end(stmt string) error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	_, err := t.conn.ExecContext(context.Background(), stmt)
+	return errors.Join(err, t.conn.Close())
+}
+
+func (t *duckTx) commit() error   { return t.end("COMMIT") }
+func (t *duckTx) rollback() error { return t.end("ROLLBACK") }
+
+// readRows reads a whole result, normalising values (see Result).
+func readRows(rows *sql.Rows, err error) (*Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: make([]Column, len(types)), Rows: [][]any{}}
+	for i, t := range types {
+		res.Columns[i] = Column{Name: t.Name(), Kind: duckKind(t.DatabaseTypeName())}
+	}
+	for rows.Next() {
+		vals := make([]any, len(types))
+		ptrs := make([]any, len(types))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = normalize(v)
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	return res, rows.Err()
+}
+
+func duckKind(t string) Kind {
+	switch {
+	case t == "VARCHAR" || t == "ENUM" || strings.HasPrefix(t, "ENUM("):
+		return KindText
+	case t == "BIGINT" || t == "INTEGER" || t == "SMALLINT" || t == "TINYINT" || t == "HUGEINT" ||
+		t == "UBIGINT" || t == "UINTEGER" || t == "USMALLINT" || t == "UTINYINT" || t == "UHUGEINT":
+		return KindInt
+	case strings.HasPrefix(t, "DECIMAL"):
+		return KindDecimal
+	case t == "DOUBLE" || t == "FLOAT":
+		return KindFloat
+	case t == "BOOLEAN":
+		return KindBool
+	case strings.HasPrefix(t, "TIMESTAMP"):
+		return KindTimestamp
+	case t == "DATE":
+		return KindDate
+	}
+	return KindOther
+}
+
+// normalize maps driver values onto the Result value types.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case nil, string, int64, float64, bool, Decimal:
+		return x
+	case time.Time:
+		return x.UTC()
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint64:
+		if x <= 1<<63-1 {
+			return int64(x)
+		}
+		return Decimal(fmt.Sprint(x))
+	case float32:
+		return float64(x)
+	case *big.Int:
+		if x.IsInt64() {
+			return x.Int64()
+		}
+		return Decimal(x.String())
+	case duckdb.Decimal:
+		return Decimal(formatScaled(x.Value, int(x.Scale)))
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,188 @@
+//go:build duckdb_arrow
+
+package warehouse
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/cartwheel-analytics/cartwheel/streaming"
+)
+
+// The Arrow loader (build tag duckdb_arrow, set by the Makefile): a batch is
+// built column by column in Go and scanned by DuckDB in place — about three
+// times the rate of the row Appender. Without the tag, duckdb_appender.go
+// loads the same rows.
+
+// BulkLoader names the DuckDB bulk-load path compiled in.
+const BulkLoader = "arrow"
+
+var (
+	tsType   = &arrow.TimestampType{Unit: arrow.Microsecond}
+	money12  = &arrow.Decimal128Type{Precision: 12, Scale: 2}
+	money18  = &arrow.Decimal128Type{Precision: 18, Scale: 2}
+	str      = arrow.BinaryTypes.String
+	i32      = arrow.PrimitiveTypes.Int32
+	i64      = arrow.PrimitiveTypes.Int64
+	boolType = arrow.FixedWidthTypes.Boolean
+)
+
+func fields(defs ...any) []arrow.Field {
+	out := make([]arrow.Field, 0, len(defs)/2)
+	for i := 0; i < len(defs); i += 2 {
+		out = append(out, arrow.Field{Name: defs[i].(string), Type: defs[i+1].(arrow.DataType), Nullable: true})
+	}
+	return out
+}
+
+var (
+	eventsSchema = arrow.NewSchema(fields(
+		"event_id", str, "event_type", str, "user_id", str, "event_time", tsType,
+		"product_id", str, "price", money12, "quantity", i32, "revenue", money12,
+		"client_session_id", str, "device", str, "country", str, "category", str, "referrer", str,
+		"is_late", boolType, "stream_id", i32, "kafka_partition", i32, "kafka_offset", i64, "ingested_at", tsType,
+	), nil)
+	sessionsSchema = arrow.NewSchema(fields(
+		"session_id", str, "user_id", str, "session_start", tsType, "session_end", tsType,
+		"event_count", i32, "page_views", i32, "add_to_carts", i32, "purchases", i32, "revenue", money18,
+		"stream_id", i32, "kafka_partition", i32, "closed_at", tsType,
+	), nil)
+	rejectedSchema = arrow.NewSchema(fields(
+		"payload", str, "reason", str, "detail", str,
+		"stream_id", i32, "kafka_partition", i32, "kafka_offset", i64, "received_at", tsType,
+	), nil)
+)
+
+var viewSeq atomic.Int64
+
+// loadArrow builds one record with fill and inserts it into table.
+func (t *duckTx) loadArrow(ctx context.Context, table string, schema *arrow.Schema, fill func(cols []array.Builder)) error {
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer bld.Release()
+	fill(bld.Fields())
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	view := fmt.Sprintf("cartwheel_load_%d", viewSeq.Add(1))
+	return t.conn.Raw(func(dc any) error {
+		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		release, err := ar.RegisterView(rdr, view)
+		if err != nil {
+			return err
+		}
+		defer release()
+		_, err = dc.(driver.ExecerContext).ExecContext(ctx, "INSERT INTO "+table+" SELECT * FROM "+view, nil)
+		if err == nil {
+			_, err = dc.(driver.ExecerContext).ExecContext(ctx, "DROP VIEW "+view, nil)
+		}
+		return err
+	})
+}
+
+func optString(b *array.StringBuilder, has bool, v string) {
+	if has {
+		b.Append(v)
+	} else {
+		b.AppendNull()
+	}
+}
+
+func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+	ingested := arrow.Timestamp(b.IngestedAt)
+	return t.loadArrow(ctx, "events", eventsSchema, func(c []array.Builder) {
+		n := len(b.Events)
+		for _, col := range c {
+			col.Reserve(n)
+		}
+		var idBytes, userBytes int
+		for i := range b.Events {
+			idBytes += len(b.Events[i].EventID)
+			userBytes += len(b.Events[i].UserID)
+		}
+		c[0].(*array.StringBuilder).ReserveData(idBytes)
+		c[2].(*array.StringBuilder).ReserveData(userBytes)
+		eventID, eventType, user := c[0].(*array.StringBuilder), c[1].(*array.StringBuilder), c[2].(*array.StringBuilder)
+		eventTime, product := c[3].(*array.TimestampBuilder), c[4].(*array.StringBuilder)
+		price, qty, revenue := c[5].(*array.Decimal128Builder), c[6].(*array.Int32Builder), c[7].(*array.Decimal128Builder)
+		clientSession, device, country := c[8].(*array.StringBuilder), c[9].(*array.StringBuilder), c[10].(*array.StringBuilder)
+		category, referrer, late := c[11].(*array.StringBuilder), c[12].(*array.StringBuilder), c[13].(*array.BooleanBuilder)
+		stream, part, off, ing := c[14].(*array.Int32Builder), c[15].(*array.Int32Builder), c[16].(*array.Int64Builder), c[17].(*array.TimestampBuilder)
+		for i := range b.Events {
+			e := &b.Events[i]
+			eventID.Append(e.EventID)
+			eventType.Append(e.Type.String())
+			user.Append(e.UserID)
+			eventTime.UnsafeAppend(arrow.Timestamp(e.Time))
+			optString(product, e.Has&streaming.HasProductID != 0, e.ProductID)
+			if e.Has&streaming.HasPrice != 0 {
+				price.UnsafeAppend(decimal128.FromI64(e.Price))
+			} else {
+				price.AppendNull()
+			}
+			qty.UnsafeAppend(e.Quantity)
+			revenue.UnsafeAppend(decimal128.FromI64(e.Revenue()))
+			optString(clientSession, e.Has&streaming.HasClientSessionID != 0, e.ClientSessionID)
+			optString(device, e.Has&streaming.HasDevice != 0, e.Device)
+			optString(country, e.Has&streaming.HasCountry != 0, e.Country)
+			optString(category, e.Has&streaming.HasCategory != 0, e.Category)
+			optString(referrer, e.Has&streaming.HasReferrer != 0, e.Referrer)
+			late.UnsafeAppend(e.Late)
+			stream.UnsafeAppend(b.Stream)
+			part.UnsafeAppend(e.Partition)
+			off.UnsafeAppend(e.Offset)
+			ing.UnsafeAppend(ingested)
+		}
+	})
+}
+
+func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+	closed := arrow.Timestamp(b.IngestedAt)
+	return t.loadArrow(ctx, "sessions", sessionsSchema, func(c []array.Builder) {
+		for i := range b.Sessions {
+			s := &b.Sessions[i]
+			c[0].(*array.StringBuilder).Append(s.SessionID)
+			c[1].(*array.StringBuilder).Append(s.UserID)
+			c[2].(*array.TimestampBuilder).Append(arrow.Timestamp(s.Start))
+			c[3].(*array.TimestampBuilder).Append(arrow.Timestamp(s.End))
+			c[4].(*array.Int32Builder).Append(s.EventCount())
+			c[5].(*array.Int32Builder).Append(s.PageViews)
+			c[6].(*array.Int32Builder).Append(s.AddToCarts)
+			c[7].(*array.Int32Builder).Append(s.Purchases)
+			c[8].(*array.Decimal128Builder).Append(decimal128.FromI64(s.Revenue))
+			c[9].(*array.Int32Builder).Append(b.Stream)
+			c[10].(*array.Int32Builder).Append(s.Partition)
+			c[11].(*array.TimestampBuilder).Append(closed)
+		}
+	})
+}
+
+func (t *duckTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+	received := arrow.Timestamp(b.IngestedAt)
+	return t.loadArrow(ctx, "rejected_events", rejectedSchema, func(c []array.Builder) {
+		for i := range b.Rejected {
+			r := &b.Rejected[i]
+			c[0].(*array.StringBuilder).Append(payloadText(r.Payload))
+			c[1].(*array.StringBuilder).Append(r.Reason.String())
+			c[2].(*array.StringBuilder).Append(cleanText(r.Detail))
+			c[3].(*array.Int32Builder).Append(b.Stream)
+			c[4].(*array.Int32Builder).Append(r.Partition)
+			c[5].(*array.Int64Builder).Append(r.Offset)
+			c[6].(*array.TimestampBuilder).Append(received)
+		}
+	})
+}

@@ -1,0 +1,134 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// SchemaVersion is the version of the streaming tables this build writes.
+const SchemaVersion = "1"
+
+// The streaming tables (spec §3). Types are written for DuckDB and
+// PostgreSQL; ddl() adapts them to Redshift, which wants explicit VARCHAR
+// lengths (in bytes) and has no enforced keys.
+var schemaDDL = []string{
+	`CREATE TABLE IF NOT EXISTS cartwheel_meta (
+		key   VARCHAR(64) PRIMARY KEY,
+		value VARCHAR(256) NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS streams (
+		stream_id  INTEGER PRIMARY KEY,
+		name       VARCHAR(256) NOT NULL UNIQUE,
+		created_at TIMESTAMP NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS events (
+		event_id          VARCHAR(128) NOT NULL,
+		event_type        VARCHAR(16) NOT NULL,
+		user_id           VARCHAR(256) NOT NULL,
+		event_time        TIMESTAMP NOT NULL,
+		product_id        VARCHAR(256),
+		price             DECIMAL(12,2),
+		quantity          INTEGER NOT NULL,
+		revenue           DECIMAL(12,2) NOT NULL,
+		client_session_id VARCHAR(256),
+		device            VARCHAR(256),
+		country           VARCHAR(256),
+		category          VARCHAR(256),
+		referrer          VARCHAR(256),
+		is_late           BOOLEAN NOT NULL,
+		stream_id         INTEGER NOT NULL,
+		kafka_partition   INTEGER NOT NULL,
+		kafka_offset      BIGINT NOT NULL,
+		ingested_at       TIMESTAMP NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS sessions (
+		session_id      VARCHAR(32) NOT NULL,
+		user_id         VARCHAR(256) NOT NULL,
+		session_start   TIMESTAMP NOT NULL,
+		session_end     TIMESTAMP NOT NULL,
+		event_count     INTEGER NOT NULL,
+		page_views      INTEGER NOT NULL,
+		add_to_carts    INTEGER NOT NULL,
+		purchases       INTEGER NOT NULL,
+		revenue         DECIMAL(18,2) NOT NULL,
+		stream_id       INTEGER NOT NULL,
+		kafka_partition INTEGER NOT NULL,
+		closed_at       TIMESTAMP NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS rejected_events (
+		payload         VARCHAR(65535) NOT NULL,
+		reason          VARCHAR(32) NOT NULL,
+		detail          VARCHAR(1024) NOT NULL,
+		stream_id       INTEGER NOT NULL,
+		kafka_partition INTEGER NOT NULL,
+		kafka_offset    BIGINT NOT NULL,
+		received_at     TIMESTAMP NOT NULL
+	)`,
+	// One row per stream and partition: the exactly-once bookkeeping,
+	// written in the same transaction as the rows it covers.
+	`CREATE TABLE IF NOT EXISTS stream_checkpoints (
+		stream_id       INTEGER NOT NULL,
+		kafka_partition INTEGER NOT NULL,
+		next_offset     BIGINT NOT NULL,
+		max_event_time  TIMESTAMP,
+		open_from       TIMESTAMP,
+		dedupe_gen      BIGINT NOT NULL,
+		dedupe_start_0  BIGINT NOT NULL,
+		dedupe_start_1  BIGINT NOT NULL,
+		dedupe_start_2  BIGINT NOT NULL,
+		updated_at      TIMESTAMP NOT NULL,
+		PRIMARY KEY (stream_id, kafka_partition)
+	)`,
+	// Which session each on-time event belongs to. A user's sessions in one
+	// stream and partition never overlap, so the event-time range decides.
+	`CREATE OR REPLACE VIEW session_events AS
+	SELECT s.session_id, e.event_id, e.user_id, e.event_time,
+	       e.stream_id, e.kafka_partition, e.kafka_offset
+	FROM events e
+	JOIN sessions s
+	  ON s.stream_id = e.stream_id
+	 AND s.kafka_partition = e.kafka_partition
+	 AND s.user_id = e.user_id
+	 AND e.event_time BETWEEN s.session_start AND s.session_end
+	WHERE NOT e.is_late`,
+}
+
+// ddl returns the schema statements for a dialect.
+func ddl(d Dialect) []string {
+	out := make([]string, len(schemaDDL))
+	for i, s := range schemaDDL {
+		switch d {
+		case DuckDB:
+			// DuckDB ignores VARCHAR lengths; a primary key costs an index
+			// on every append, so the append-only tables have none anyway.
+		case Postgres:
+			s = strings.ReplaceAll(s, "VARCHAR(65535)", "TEXT")
+		case Redshift:
+			s = strings.ReplaceAll(s, "CREATE TABLE IF NOT EXISTS events (", "CREATE TABLE IF NOT EXISTS events (")
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// migrate creates the streaming tables and checks the schema version.
+func (db *DB) migrate(ctx context.Context) error {
+	for _, stmt := range ddl(db.dialect) {
+		if _, err := db.a.exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	r, err := db.a.query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_version'`, false)
+	if err != nil {
+		return err
+	}
+	if len(r.Rows) == 0 {
+		_, err := db.a.exec(ctx, `INSERT INTO cartwheel_meta (key, value) VALUES ('schema_version', '`+SchemaVersion+`')`)
+		return err
+	}
+	if v, _ := r.Rows[0][0].(string); v != SchemaVersion {
+		return fmt.Errorf("the warehouse has schema version %s, this cartwheel writes version %s", v, SchemaVersion)
+	}
+	return nil
+}

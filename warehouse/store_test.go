@@ -1,0 +1,159 @@
+package warehouse
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cartwheel-analytics/cartwheel/streaming"
+)
+
+func openTestDuckDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), "duckdb://"+filepath.Join(t.TempDir(), "w.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func micro(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMicro()
+}
+
+// testStore runs the Store contract against a warehouse; the PostgreSQL
+// suite runs it too.
+func testStore(t *testing.T, db *DB) {
+	ctx := context.Background()
+	id, err := db.Stream(ctx, "kafka:events/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := db.Stream(ctx, "kafka:events/test"); err != nil || again != id {
+		t.Fatalf("Stream again = %d, %v; want %d", again, err, id)
+	}
+	if other, _ := db.Stream(ctx, "replay:abc"); other == id {
+		t.Fatalf("two streams share id %d", id)
+	}
+	snap, err := db.LoadPartition(ctx, id, 3)
+	if err != nil || snap.Checkpoint != nil {
+		t.Fatalf("fresh partition: %+v, %v", snap, err)
+	}
+
+	ev := func(id, user, at string, typ streaming.EventType, off int64, late bool) streaming.Event {
+		e := streaming.Event{EventID: id, UserID: user, Time: micro(at), Type: typ, Quantity: 2, Partition: 3, Offset: off, Late: late}
+		if typ != streaming.PageView {
+			e.ProductID, e.Price, e.Has = "p1", 1999, streaming.HasProductID|streaming.HasPrice
+		}
+		return e
+	}
+	batch := &streaming.Batch{
+		Stream:     id,
+		IngestedAt: micro("2026-11-01T12:00:00Z"),
+		Events: []streaming.Event{
+			ev("e1", `bob, "the builder"`, "2026-11-01T10:00:00Z", streaming.PageView, 0, false),
+			ev("e2", `bob, "the builder"`, "2026-11-01T10:05:00.123456Z", streaming.Purchase, 1, false),
+			ev("e3", "alice", "2026-11-01T11:00:00Z", streaming.AddToCart, 2, false),
+			ev("e4", "alice", "2026-11-01T09:00:00Z", streaming.Purchase, 3, true),
+		},
+		Rejected: []streaming.Rejected{{Payload: []byte("not json \xff\x00"), Reason: streaming.MalformedJSON, Detail: "x", Partition: 3, Offset: 4}},
+		Sessions: []streaming.Session{{SessionID: streaming.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z")),
+			UserID: `bob, "the builder"`, Start: micro("2026-11-01T10:00:00Z"), End: micro("2026-11-01T10:05:00.123456Z"),
+			PageViews: 1, Purchases: 1, Revenue: 3998, Partition: 3}},
+		Checkpoints: []streaming.Checkpoint{{Partition: 3, PrevOffset: -1, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
+			OpenFrom: micro("2026-11-01T11:00:00Z"), DedupeGen: 7, DedupeStarts: [3]int64{0, 0, 2}}},
+	}
+	if err := db.Commit(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// The same checkpoint again is fenced: the store moved on.
+	if err := db.Commit(ctx, batch); !streaming.IsFenced(err) {
+		t.Fatalf("second commit: %v, want fenced", err)
+	}
+	var n int64
+	r, err := db.Query(ctx, "SELECT count(*) FROM events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n = r.Rows[0][0].(int64); n != 4 {
+		t.Fatalf("%d events after a fenced commit, want 4", n)
+	}
+
+	snap, err = db.LoadPartition(ctx, id, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &streaming.Snapshot{
+		Checkpoint: &streaming.Checkpoint{Partition: 3, PrevOffset: 5, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
+			OpenFrom: micro("2026-11-01T11:00:00Z"), DedupeGen: 7, DedupeStarts: [3]int64{0, 0, 2}},
+		OpenEvents:     []streaming.StoredEvent{{UserID: "alice", Time: micro("2026-11-01T11:00:00Z"), Type: streaming.AddToCart}},
+		ClosedSessions: nil,
+		RecentIDs:      []streaming.StoredID{{EventID: "e1", Offset: 0}, {EventID: "e2", Offset: 1}, {EventID: "e3", Offset: 2}, {EventID: "e4", Offset: 3}},
+	}
+	if diff := cmp.Diff(want, snap); diff != "" {
+		t.Errorf("snapshot (-want +got):\n%s", diff)
+	}
+
+	r, err = db.Query(ctx, `SELECT user_id, session_start, session_end, event_count, revenue FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRows := [][]any{{`bob, "the builder"`, time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 1, 10, 5, 0, 123456000, time.UTC), int64(2), Decimal("39.98")}}
+	if diff := cmp.Diff(wantRows, r.Rows); diff != "" {
+		t.Errorf("sessions (-want +got):\n%s", diff)
+	}
+	r, err = db.Query(ctx, `SELECT event_id, session_id FROM session_events ORDER BY event_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := streaming.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z"))
+	if diff := cmp.Diff([][]any{{"e1", sid}, {"e2", sid}}, r.Rows); diff != "" {
+		t.Errorf("session_events (-want +got):\n%s", diff)
+	}
+	r, err = db.Query(ctx, `SELECT payload, reason, price, revenue FROM rejected_events, events WHERE event_id = 'e2'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([][]any{{"not json \uFFFD\uFFFD", "malformed_json", Decimal("19.99"), Decimal("39.98")}}, r.Rows); diff != "" {
+		t.Errorf("rejected/events (-want +got):\n%s", diff)
+	}
+}
+
+func TestDuckDBStore(t *testing.T) { testStore(t, openTestDuckDB(t)) }
+
+func TestQueryReadOnly(t *testing.T) {
+	db := openTestDuckDB(t)
+	ctx := context.Background()
+	if _, err := db.QueryReadOnly(ctx, "SELECT 1 AS x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DELETE FROM events", "DROP TABLE events", "INSERT INTO streams VALUES (9, 'x', now())", "CREATE TABLE t (x int)"} {
+		if _, err := db.QueryReadOnly(ctx, q); err != ErrReadOnly {
+			t.Errorf("%s: err %v, want ErrReadOnly", q, err)
+		}
+	}
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	for _, dsn := range []string{"events.duckdb", "mysql://x", "postgres://user:secret@127.0.0.1:1/db?connect_timeout=1"} {
+		_, err := Open(context.Background(), dsn)
+		if err == nil {
+			t.Errorf("%s: no error", dsn)
+			continue
+		}
+		if got := err.Error(); strings.Contains(got, "secret") {
+			t.Errorf("error leaks the password: %s", got)
+		}
+	}
+}
+
