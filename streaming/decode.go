@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -658,4 +659,18 @@ func quote(v string, max int) string {
 		v = v[:max] + "…"
 	}
 	return strconv.Quote(v)
+}
+
+// UserIDOf returns the user_id of a record that is a JSON object with a
+// non-empty string user_id. Producers key records by it.
+func UserIDOf(value []byte) (string, bool) {
+	s := scanner{b: value}
+	if err := s.object(); err != nil {
+		return "", false
+	}
+	f := s.fields[fUserID]
+	if f.kind != kString || f.text == "" {
+		return "", false
+	}
+	return strings.Clone(f.text), true
 }

@@ -115,6 +115,8 @@ type Pipeline struct {
 	commits  chan *pendingBatch
 	inflight sync.WaitGroup
 
+	pollCancel context.CancelFunc // interrupts the current poll
+
 	fatalMu sync.Mutex
 	fatal   error
 	cancel  context.CancelCauseFunc
@@ -241,6 +243,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	for {
 		pollCtx, cancelPoll := context.WithTimeout(runCtx, p.pollTimeout())
+		p.mu.Lock()
+		p.pollCancel = cancelPoll
+		p.mu.Unlock()
 		fetches := cl.PollRecords(pollCtx, 50_000)
 		cancelPoll()
 		if err := p.fatalErr(); err != nil {
@@ -344,6 +349,17 @@ func (p *Pipeline) shouldCut(now time.Time) bool {
 	}
 	// Live mode: idle partitions and session closing need no records.
 	return p.cfg.live && now.Sub(b.first) >= p.cfg.batchDelay*4
+}
+
+// StopAt sets the end offsets of a finite input while Run is going, for
+// inputs whose end is known only once they are fully produced.
+func (p *Pipeline) StopAt(end map[int32]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.stopAt = end
+	if p.pollCancel != nil {
+		p.pollCancel()
+	}
 }
 
 // reachedEnd reports whether a finite input has been read to its end.

@@ -111,7 +111,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	scheme, _, ok := strings.Cut(dsn, "://")
 	if !ok {
-		return nil, fmt.Errorf("warehouse DSN %q: want duckdb://PATH, postgres://… or redshift://…", redactDSN(dsn))
+		return nil, fmt.Errorf("warehouse DSN %q: want duckdb://PATH, postgres://… or redshift://…", RedactDSN(dsn))
 	}
 	var (
 		a   adapter
@@ -129,10 +129,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		d = Redshift
 		a, err = openPostgres(ctx, dsn, Redshift, o)
 	default:
-		return nil, fmt.Errorf("warehouse DSN %q: unknown scheme %q (want duckdb, postgres or redshift)", redactDSN(dsn), scheme)
+		return nil, fmt.Errorf("warehouse DSN %q: unknown scheme %q (want duckdb, postgres or redshift)", RedactDSN(dsn), scheme)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s warehouse %s: %w", d, redactDSN(dsn), err)
+		return nil, fmt.Errorf("open %s warehouse %s: %w", d, RedactDSN(dsn), err)
 	}
 	db := &DB{dialect: d, a: a}
 	if !o.readOnly {
@@ -144,8 +144,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
-// redactDSN hides a password in a DSN, for messages and logs.
-func redactDSN(dsn string) string {
+// RedactDSN hides the password of a DSN, for messages and logs.
+func RedactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn

@@ -1,0 +1,179 @@
+// Package api serves Cartwheel's HTTP interface: health and readiness,
+// Prometheus metrics, and read-only SQL for `cartwheel query` and tools.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cartwheel-analytics/cartwheel/warehouse"
+)
+
+// Querier runs read-only SQL; *warehouse.DB implements it.
+type Querier interface {
+	QueryReadOnly(ctx context.Context, query string, args ...any) (*warehouse.Result, error)
+}
+
+// Server is the HTTP server of a running appliance.
+type Server struct {
+	q        Querier
+	gatherer prometheus.Gatherer
+	token    string
+	ready    func() error
+	log      *slog.Logger
+	status   func() any
+	mux      *http.ServeMux
+	loopback bool
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithToken sets the token POST requests need when not bound to loopback.
+func WithToken(t string) Option { return func(s *Server) { s.token = t } }
+
+// WithGatherer sets the metrics served on /metrics.
+func WithGatherer(g prometheus.Gatherer) Option { return func(s *Server) { s.gatherer = g } }
+
+// WithReady sets the readiness check of /readyz.
+func WithReady(f func() error) Option { return func(s *Server) { s.ready = f } }
+
+// WithStatus sets what GET /api/status reports.
+func WithStatus(f func() any) Option { return func(s *Server) { s.status = f } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// New returns a server over q.
+func New(q Querier, opts ...Option) *Server {
+	s := &Server{q: q, gatherer: prometheus.DefaultGatherer, ready: func() error { return nil }, log: slog.Default(),
+		status: func() any { return map[string]string{} }}
+	for _, o := range opts {
+		o(s)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /api/query", s.auth(s.query))
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.status()) })
+	mux.HandleFunc("GET /{$}", s.index)
+	s.mux = mux
+	return s
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully with a
+// fresh timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.loopback = isLoopback(ln.Addr())
+	if !s.loopback && s.token == "" {
+		return errors.New("refusing to serve on a non-loopback address without a token (set token or CARTWHEEL_TOKEN)")
+	}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// auth requires the bearer token on actions when the server is reachable
+// from other hosts.
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.loopback {
+			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.ready(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// QueryRequest is the body of POST /api/query.
+type QueryRequest struct {
+	SQL string `json:"sql"`
+}
+
+// ErrorResponse is the body of a failed request.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	var req QueryRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || strings.TrimSpace(req.SQL) == "" {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{"body must be {\"sql\": \"...\"}"})
+		return
+	}
+	res, err := s.q.QueryReadOnly(r.Context(), req.SQL)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, warehouse.ErrReadOnly) {
+			status = http.StatusForbidden
+		}
+		writeJSON(w, status, ErrorResponse{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, indexHTML)
+}
+
+const indexHTML = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Cartwheel</title><link rel="icon" href="data:,"></head>
+<body style="font-family: system-ui, sans-serif; margin: 2em">
+<h1>Cartwheel</h1>
+<p>The appliance is running. Endpoints: <a href="/api/status">/api/status</a>, <a href="/metrics">/metrics</a>,
+<a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>; <code>POST /api/query</code> runs read-only SQL
+(<code>cartwheel query "SELECT …"</code> uses it).</p>
+</body></html>
+`

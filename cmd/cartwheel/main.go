@@ -1,0 +1,79 @@
+// Command cartwheel is the Cartwheel appliance: a real-time e-commerce
+// analytics pipeline in one process. See `cartwheel --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cartwheel-analytics/cartwheel/appliance"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		fmt.Fprintln(os.Stderr, "cartwheel: "+msg)
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitCode lets a command choose its exit status.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// globals are the flags every command shares.
+type globals struct {
+	configPath string
+	logLevel   string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "cartwheel",
+		Short: "A local-first, real-time e-commerce analytics appliance",
+		Long: `Cartwheel does in one process what Kafka, Spark Structured Streaming,
+Redshift, dbt, Airflow and Grafana do together: it ingests shop events,
+sessionizes them in event time, commits them exactly once to a warehouse
+(DuckDB locally; PostgreSQL or Redshift in production) and serves the results.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML configuration file (defaults apply to what it leaves out)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default from config: info)")
+	root.AddCommand(newRunCmd(g), newGenerateCmd(g), newReplayCmd(g), newBrokerCmd(g), newQueryCmd(g))
+	return root
+}
+
+// load reads the configuration and builds the logger.
+func (g *globals) load() (appliance.Config, *slog.Logger, error) {
+	cfg, err := appliance.LoadConfig(g.configPath)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if g.logLevel != "" {
+		cfg.LogLevel = g.logLevel
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return cfg, nil, fmt.Errorf("log level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	return cfg, log, nil
+}
