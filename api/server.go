@@ -36,6 +36,22 @@ type Server struct {
 	status   func() any
 	mux      *http.ServeMux
 	loopback bool
+	actions  map[string]Action
+}
+
+// Action is a POST endpoint: it reads the request body and returns a value
+// to send as JSON with a status code.
+type Action func(ctx context.Context, body io.Reader) (any, int)
+
+// WithAction adds a POST endpoint at path (e.g. "/api/models"); like every
+// action it needs the token when the server is not bound to loopback.
+func WithAction(path string, a Action) Option {
+	return func(s *Server) {
+		if s.actions == nil {
+			s.actions = make(map[string]Action)
+		}
+		s.actions[path] = a
+	}
 }
 
 // Option configures a Server.
@@ -70,6 +86,12 @@ func New(q Querier, opts ...Option) *Server {
 	mux.HandleFunc("POST /api/query", s.auth(s.query))
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.status()) })
 	mux.HandleFunc("GET /{$}", s.index)
+	for path, a := range s.actions {
+		mux.HandleFunc("POST "+path, s.auth(func(w http.ResponseWriter, r *http.Request) {
+			v, status := a(r.Context(), r.Body)
+			writeJSON(w, status, v)
+		}))
+	}
 	s.mux = mux
 	return s
 }

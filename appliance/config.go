@@ -30,7 +30,10 @@ type Config struct {
 	HTTP string `yaml:"http"`
 	// Token protects POST actions when HTTP is not bound to loopback; it
 	// may also come from CARTWHEEL_TOKEN.
-	Token     string          `yaml:"token"`
+	Token string `yaml:"token"`
+	// Project is a dbt-style project directory (default: the built-in one,
+	// see `cartwheel init`).
+	Project   string          `yaml:"project"`
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Streaming StreamingConfig `yaml:"streaming"`
 	Generator GeneratorConfig `yaml:"generator"`
@@ -40,11 +43,14 @@ type Config struct {
 // KafkaConfig selects the event stream.
 type KafkaConfig struct {
 	// Brokers of an external cluster; empty runs the embedded broker.
-	Brokers    []string `yaml:"brokers"`
-	Topic      string   `yaml:"topic"`
-	DLQTopic   string   `yaml:"dlq_topic"`
-	Group      string   `yaml:"group"`
-	Partitions int32    `yaml:"partitions"`
+	Brokers  []string `yaml:"brokers"`
+	Topic    string   `yaml:"topic"`
+	DLQTopic string   `yaml:"dlq_topic"`
+	Group    string   `yaml:"group"`
+	// InstanceID makes this consumer a static group member (KIP-345): a
+	// restarted process takes its partitions back without a rebalance wait.
+	InstanceID string `yaml:"instance_id"`
+	Partitions int32  `yaml:"partitions"`
 	// RetentionBytes bounds each embedded partition's log.
 	RetentionBytes int64         `yaml:"retention_bytes"`
 	Retention      time.Duration `yaml:"retention"`
@@ -56,9 +62,11 @@ type KafkaConfig struct {
 type StreamingConfig struct {
 	SessionGap      time.Duration `yaml:"session_gap"`
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
-	IdleTimeout     time.Duration `yaml:"idle_timeout"`
-	BatchSize       int           `yaml:"batch_size"`
-	BatchDelay      time.Duration `yaml:"batch_delay"`
+	// IdleTimeout: a partition silent this long advances its watermark with
+	// the wall clock; 0 turns that off (deterministic consumption).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	BatchSize   int           `yaml:"batch_size"`
+	BatchDelay  time.Duration `yaml:"batch_delay"`
 }
 
 // GeneratorConfig drives the demo traffic of `cartwheel run`.
@@ -119,12 +127,14 @@ func LoadConfig(path string) (Config, error) {
 	return c, c.Validate()
 }
 
-
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
 	var errs []string
 	if c.Streaming.SessionGap <= 0 {
 		errs = append(errs, "streaming.session_gap must be positive")
+	}
+	if c.Streaming.IdleTimeout < 0 {
+		errs = append(errs, "streaming.idle_timeout must not be negative")
 	}
 	if c.Streaming.AllowedLateness < 0 {
 		errs = append(errs, "streaming.allowed_lateness must not be negative")

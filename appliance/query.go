@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/cartwheel-analytics/cartwheel/api"
@@ -20,12 +19,15 @@ import (
 // opened directly, read-only.
 func Query(ctx context.Context, dsn, query string) (*warehouse.Result, error) {
 	if path := DuckDBPath(dsn); path != "" {
-		if info, ok := readRuntime(path); ok {
-			res, err := queryHTTP(ctx, info, query)
-			if !errors.Is(err, errUnreachable) {
-				return res, err
-			}
-			// A stale runtime file: the appliance is gone.
+		info, lock, err := findAppliance(ctx, path)
+		switch {
+		case err == nil:
+			return queryHTTP(ctx, info, query)
+		case !errors.Is(err, errNoAppliance):
+			return nil, err
+		}
+		if lock != nil {
+			defer lock.Unlock()
 		}
 	}
 	db, err := warehouse.Open(ctx, dsn, warehouse.ReadOnlyAccess())
@@ -35,8 +37,6 @@ func Query(ctx context.Context, dsn, query string) (*warehouse.Result, error) {
 	defer db.Close()
 	return db.QueryReadOnly(ctx, query)
 }
-
-var errUnreachable = errors.New("appliance unreachable")
 
 func queryHTTP(ctx context.Context, info runtimeInfo, query string) (*warehouse.Result, error) {
 	body, _ := json.Marshal(api.QueryRequest{SQL: query})
@@ -48,9 +48,6 @@ func queryHTTP(ctx context.Context, info runtimeInfo, query string) (*warehouse.
 	req.Header.Set("Authorization", "Bearer "+info.Token)
 	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, errUnreachable
-		}
 		return nil, fmt.Errorf("ask the running appliance at %s: %w", info.HTTP, err)
 	}
 	defer resp.Body.Close()

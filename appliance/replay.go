@@ -73,9 +73,27 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	}
 	defer cl.Close()
 
+	// A resumed replay must not consume before its records are back on the
+	// (fresh) broker: the stored offsets would be past the log's end.
+	committed, err := db.StreamOffsets(ctx, res.Stream)
+	if err != nil {
+		return res, err
+	}
+	produced := make(chan struct{})
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error {
+		if len(committed) > 0 {
+			log.Info("resuming an earlier replay of this file", "stream", res.Stream)
+			select {
+			case <-produced:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return p.Run(gctx)
+	})
+	g.Go(func() error {
+		defer close(produced)
 		f, err := os.Open(path)
 		if err != nil {
 			return err

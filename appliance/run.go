@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,26 +69,44 @@ func Run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		return err
 	}
 
+	dbPath := DuckDBPath(cfg.Warehouse)
+	if dbPath != "" {
+		lock, err := lockAppliance(ctx, dbPath)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	db, err := warehouse.Open(ctx, cfg.Warehouse)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	pipeline, err := streaming.New(db,
+	popts := []streaming.Option{
 		streaming.WithBrokers(brokers...),
 		streaming.WithTopics(cfg.Kafka.Topic, cfg.Kafka.DLQTopic),
 		streaming.WithGroup(cfg.Kafka.Group),
 		streaming.WithWindows(cfg.Streaming.SessionGap, cfg.Streaming.AllowedLateness),
-		streaming.WithLive(cfg.Streaming.IdleTimeout),
 		streaming.WithBatch(cfg.Streaming.BatchSize, cfg.Streaming.BatchDelay),
 		streaming.WithMetrics(metrics),
 		streaming.WithLogger(log),
-	)
+	}
+	if cfg.Streaming.IdleTimeout > 0 {
+		popts = append(popts, streaming.WithLive(cfg.Streaming.IdleTimeout))
+	}
+	if cfg.Kafka.InstanceID != "" {
+		popts = append(popts, streaming.WithKafkaOptions(kgo.InstanceID(cfg.Kafka.InstanceID)))
+	}
+	pipeline, err := streaming.New(db, popts...)
 	if err != nil {
 		return err
 	}
 
+	project, err := LoadProject(cfg)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -103,6 +120,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		api.WithToken(token),
 		api.WithGatherer(reg),
 		api.WithLogger(log),
+		api.WithAction("/api/models", modelsHandler(db, project)),
 		api.WithReady(func() error {
 			if s := pipeline.Stats(); s.Batches == 0 && time.Since(started) > time.Minute {
 				return errors.New("no batch committed yet")
@@ -117,12 +135,12 @@ func Run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		}),
 	)
 	httpAddr := ln.Addr().String()
-	if path := DuckDBPath(cfg.Warehouse); path != "" {
-		if err := writeRuntime(path, runtimeInfo{PID: os.Getpid(), HTTP: httpAddr, Token: token}); err != nil {
+	if dbPath != "" {
+		if err := writeRuntime(dbPath, runtimeInfo{PID: os.Getpid(), HTTP: httpAddr, Token: token}); err != nil {
 			ln.Close()
 			return err
 		}
-		defer os.Remove(runtimePath(path))
+		defer os.Remove(runtimePath(dbPath))
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -195,31 +213,4 @@ func randomToken() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// runtimeInfo tells other cartwheel processes how to reach a running
-// appliance that holds a DuckDB file.
-type runtimeInfo struct {
-	PID   int    `json:"pid"`
-	HTTP  string `json:"http"`
-	Token string `json:"token"`
-}
-
-func runtimePath(dbPath string) string { return dbPath + ".appliance.json" }
-
-func writeRuntime(dbPath string, info runtimeInfo) error {
-	b, _ := json.Marshal(info)
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(runtimePath(dbPath), b, 0o600)
-}
-
-func readRuntime(dbPath string) (runtimeInfo, bool) {
-	var info runtimeInfo
-	b, err := os.ReadFile(runtimePath(dbPath))
-	if err != nil || json.Unmarshal(b, &info) != nil || info.HTTP == "" {
-		return info, false
-	}
-	return info, true
 }

@@ -26,6 +26,9 @@ func ClientOptions() []kgo.Opt {
 		kgo.MaxBufferedRecords(200_000),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// A broker that stays unreachable fails the produce instead of
+		// hanging forever.
+		kgo.RecordDeliveryTimeout(time.Minute),
 	}
 }
 
@@ -114,7 +117,8 @@ type Pace struct {
 	// Rate caps records per wall-clock second; 0 means no cap.
 	Rate float64
 	// Clock, when set, holds each record until the simulated clock reaches
-	// its emit time, so that no event_time is ever ahead of the wall clock.
+	// its emit time. Without it a record is held only while its emit time
+	// is ahead of the wall clock: either way no event_time is in the future.
 	Clock *generator.Clock
 	// Records and Until bound the run (0 / zero: unbounded).
 	Records int64
@@ -140,6 +144,8 @@ loop:
 			if d := pace.Clock.Due(emitAt); d.After(due) {
 				due = d
 			}
+		} else if emitAt.After(due) {
+			due = emitAt
 		}
 		if !pace.Until.IsZero() && due.After(pace.Until) {
 			break

@@ -51,12 +51,30 @@ func openDuckDB(ctx context.Context, path string, o options) (adapter, error) {
 		return nil, err
 	}
 	db := sql.OpenDB(c)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
+	// A short-lived reader (`cartwheel query` without a running appliance)
+	// may hold the file for a moment: wait for it rather than fail.
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil {
+			return &duckDB{db: db}, nil
+		}
+		if !strings.Contains(err.Error(), "Could not set lock") || time.Now().After(deadline) {
+			db.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return &duckDB{db: db}, nil
 }
+
+// lockWait is how long opening a DuckDB file waits for another process's
+// lock to go away.
+const lockWait = 10 * time.Second
 
 func (d *duckDB) close() error { return d.db.Close() }
 

@@ -210,3 +210,21 @@ func nullTime(us int64) sql.NullTime {
 	}
 	return sql.NullTime{Time: ts(us), Valid: true}
 }
+
+// StreamOffsets returns the committed next offset of every partition of the
+// named stream (empty when the stream is new).
+func (db *DB) StreamOffsets(ctx context.Context, name string) (map[int32]int64, error) {
+	out := make(map[int32]int64)
+	err := db.a.scan(ctx, `SELECT c.kafka_partition, c.next_offset FROM stream_checkpoints c
+		JOIN streams s ON s.stream_id = c.stream_id WHERE s.name = $1::VARCHAR`, []any{name},
+		func(scan func(...any) error) error {
+			var p int32
+			var off int64
+			if err := scan(&p, &off); err != nil {
+				return err
+			}
+			out[p] = off
+			return nil
+		})
+	return out, err
+}

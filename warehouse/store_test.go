@@ -156,4 +156,3 @@ func TestOpenBadDSN(t *testing.T) {
 		}
 	}
 }
-

@@ -34,9 +34,9 @@ flags give byte-identical output.
 
 To a file (--out), --duration is a span of simulated time starting at
 --start (default 2026-11-01T00:00:00Z); nothing waits for the wall clock.
-To Kafka (--brokers), records are paced at --rate per second and never carry
-an event_time ahead of the wall clock: simulated time starts --start (default
-24h ago) and runs --speedup times faster until it catches up.
+To Kafka (--brokers), records are paced at --rate per second, starting at
+simulated time --start (default 24h ago); a record whose time is still
+ahead of the wall clock waits, so no event_time is ever in the future.
 
 --out-of-order, --late, --duplicate and --malformed inject irregular records
 at the given rate (each in [0, 1]).`,
@@ -99,7 +99,6 @@ at the given rate (each in [0, 1]).`,
 	f.StringVar(&start, "start", "", "simulated start time, RFC 3339")
 	f.IntVar(&gc.Users, "users", gc.Users, "user population")
 	f.IntVar(&gc.Products, "products", gc.Products, "product catalog size")
-	f.Float64Var(&gc.Speedup, "speedup", gc.Speedup, "simulated seconds per wall-clock second (Kafka)")
 	f.Float64Var(&gc.CartRate, "cart-rate", gc.CartRate, "share of sessions that add to cart")
 	f.Float64Var(&gc.PurchaseRate, "purchase-rate", gc.PurchaseRate, "share of carts that are bought")
 	f.Float64Var(&gc.OutOfOrder, "out-of-order", 0, "rate of records emitted a little after newer ones (still on time)")
@@ -173,8 +172,7 @@ func generateKafka(cmd *cobra.Command, gen *generator.Generator, brokers []strin
 		return generator.Stats{}, err
 	}
 	defer cl.Close()
-	clock := gen.Clock(time.Now())
-	pace := producer.Pace{Rate: rate, Clock: &clock, Records: events}
+	pace := producer.Pace{Rate: rate, Records: events}
 	if duration > 0 {
 		pace.Until = time.Now().Add(duration)
 	}

@@ -11,8 +11,8 @@ import (
 
 func newReplayCmd(g *globals) *cobra.Command {
 	var (
-		events, dsn string
-		noModels    bool
+		events, dsn, project string
+		noModels             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
@@ -38,6 +38,9 @@ interrupted replay and never loads it twice.`,
 			if cmd.Flags().Changed("warehouse") {
 				cfg.Warehouse = dsn
 			}
+			if cmd.Flags().Changed("project") {
+				cfg.Project = project
+			}
 			res, err := appliance.Replay(cmd.Context(), cfg, events, log)
 			if err != nil {
 				return err
@@ -53,11 +56,7 @@ interrupted replay and never loads it twice.`,
 	}
 	cmd.Flags().StringVar(&events, "events", "", "JSON-lines file of events (required)")
 	cmd.Flags().StringVar(&dsn, "warehouse", "", "warehouse DSN (default duckdb://data/cartwheel.duckdb)")
+	cmd.Flags().StringVar(&project, "project", "", "project directory for the build (default: the built-in project)")
 	cmd.Flags().BoolVar(&noModels, "no-models", false, "do not build the models after streaming")
 	return cmd
-}
-
-// buildAfterReplay runs the model build; wired to the model layer.
-func buildAfterReplay(cmd *cobra.Command, cfg appliance.Config) error {
-	return nil
 }
