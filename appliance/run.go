@@ -38,6 +38,14 @@ type RunOptions struct {
 // configured), demo traffic, streaming pipeline, warehouse and HTTP server —
 // until ctx is done, then shuts down in order with a final commit.
 func Run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) error {
+	err := run(ctx, cfg, opts, log)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // stopped while starting: a clean shutdown
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) error {
 	if opts.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Duration)

@@ -34,11 +34,14 @@ func lockAppliance(ctx context.Context, dbPath string) (*flock.Flock, error) {
 		return nil, err
 	}
 	l := flock.New(lockPath(dbPath))
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
+	ok, err := l.TryLockContext(wait, 50*time.Millisecond)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil || !ok {
-		return nil, fmt.Errorf("%s is in use by another cartwheel process (stop it first): %v", dbPath, err)
+		return nil, fmt.Errorf("%s is in use by another cartwheel process (stop it first)", dbPath)
 	}
 	return l, nil
 }

@@ -116,8 +116,8 @@ kafka:
   instance_id: %s-1
 streaming:
   idle_timeout: 0s
-  batch_size: 5000
-  batch_delay: 20ms
+  batch_size: 2000
+  batch_delay: 10ms
 generator:
   rate: 0
 `, filepath.Join(dir, name+".duckdb"), filepath.Join(dir, name+"-data"), addr, name, name)
@@ -167,7 +167,7 @@ func TestCrashRecovery(t *testing.T) {
 	short(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "e.jsonl")
-	cartwheel(t, "generate", "--seed", "5", "--events", "1000000", "--users", "20000", "--out", file,
+	cartwheel(t, "generate", "--seed", "5", "--events", "2000000", "--users", "20000", "--out", file,
 		"--out-of-order", "0.03", "--late", "0.01", "--duplicate", "0.02", "--malformed", "0.005")
 	addr := startBroker(t, dir)
 	total := produceFile(t, addr, file)
@@ -178,12 +178,20 @@ func TestCrashRecovery(t *testing.T) {
 	crashDSN := "duckdb://" + filepath.Join(dir, "crash.duckdb")
 	crashCfg := consumerConfig(t, dir, "crash", addr)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	// Kill until ten kills have landed before the end of the input.
 	var progress []int64
-	for kill := 0; kill < 12; kill++ {
+	for midStream := 0; midStream < 10; {
+		if len(progress) == 30 {
+			t.Fatalf("only %d of 30 kills landed before the end of the input: %v", midStream, progress)
+		}
 		c := start(t, "run", "--config", crashCfg)
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+		time.Sleep(time.Duration(400+rng.IntN(1400)) * time.Millisecond)
 		c.stop(t, syscall.SIGKILL)
-		progress = append(progress, committed(crashDSN))
+		n := committed(crashDSN)
+		progress = append(progress, n)
+		if n < total {
+			midStream++
+		}
 	}
 	t.Logf("committed records after each SIGKILL: %v of %d", progress, total)
 	consumeAll(t, crashCfg, crashDSN, total)

@@ -616,8 +616,10 @@ func (s *scanner) event(nowMicros int64) (Event, error) {
 		e.Has |= o.bit
 	}
 	if e.Time > nowMicros+FutureTolerance.Microseconds() {
-		return Event{}, reject(FutureEventTime, "event_time %s is more than 24h ahead of the ingestion clock %s",
-			TimeOf(e.Time).Format(timeLayout), TimeOf(nowMicros).Format(timeLayout))
+		// The ingestion clock is the record's received_at, not repeated
+		// here: the detail depends on the record alone.
+		return Event{}, reject(FutureEventTime, "event_time %s is more than 24h ahead of the ingestion clock",
+			TimeOf(e.Time).Format(timeLayout))
 	}
 	return e, nil
 }

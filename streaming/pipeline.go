@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -210,6 +211,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.FetchMaxPartitionBytes(16 << 20),
 		kgo.ProducerLinger(0),
 	}, p.cfg.kopts...)
+	if os.Getenv("CARTWHEEL_KAFKA_DEBUG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

@@ -39,9 +39,10 @@ func openDuckDB(ctx context.Context, path string, o options) (adapter, error) {
 	}
 	c, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
 		// Checkpoint the WAL into the file less often than the 16 MB
-		// default: a checkpoint rewrites row groups, and micro-batches
-		// would trigger one every few seconds at full speed.
-		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '256MB'", nil)
+		// default (a checkpoint rewrites row groups, and micro-batches
+		// would trigger one every few seconds at full speed), but not so
+		// rarely that replaying the WAL after a crash delays a restart.
+		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '64MB'", nil)
 		return err
 	})
 	if err != nil {
@@ -56,6 +57,11 @@ func openDuckDB(ctx context.Context, path string, o options) (adapter, error) {
 	deadline := time.Now().Add(lockWait)
 	for {
 		err := db.PingContext(ctx)
+		if err == nil && !o.readOnly {
+			// Fold a WAL left by a crash into the file now, so that the next
+			// crash has little to replay.
+			_, err = db.ExecContext(ctx, "CHECKPOINT")
+		}
 		if err == nil {
 			return &duckDB{db: db}, nil
 		}
