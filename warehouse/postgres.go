@@ -3,9 +3,467 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
-// openPostgres connects to PostgreSQL or Redshift through pgx.
-func openPostgres(ctx context.Context, dsn string, d Dialect, o options) (adapter, error) {
-	return nil, errors.New("not implemented yet")
+// postgres is the PostgreSQL adapter; with dialect Redshift it speaks the
+// subset Redshift understands: no cached prepared statements, explicit
+// casts on every placeholder, no COPY FROM STDIN, no ON CONFLICT.
+type postgres struct {
+	pool    *pgxpool.Pool
+	dialect Dialect
+}
+
+// PasswordEnv and PasswordFileEnv supply the warehouse password when the DSN
+// has none, so that it never sits in a config file or a process list.
+const (
+	PasswordEnv     = "CARTWHEEL_WAREHOUSE_PASSWORD"
+	PasswordFileEnv = "CARTWHEEL_WAREHOUSE_PASSWORD_FILE"
+)
+
+// pgConfig parses a postgres:// or redshift:// DSN into a pool config.
+func pgConfig(dsn string, d Dialect) (*pgxpool.Config, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse DSN: %w", err)
+	}
+	u.Scheme = "postgres"
+	q := u.Query()
+	if d == Redshift {
+		// Redshift has no named statement cache and answers text format
+		// best; it requires TLS unless told otherwise.
+		if !q.Has("default_query_exec_mode") {
+			q.Set("default_query_exec_mode", "exec")
+		}
+		if !q.Has("sslmode") {
+			q.Set("sslmode", "require")
+		}
+		if u.Port() == "" {
+			u.Host = net.JoinHostPort(u.Hostname(), "5439")
+		}
+	}
+	u.RawQuery = q.Encode()
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("parse DSN: %w", err)
+	}
+	if cfg.ConnConfig.Password == "" {
+		if p := os.Getenv(PasswordEnv); p != "" {
+			cfg.ConnConfig.Password = p
+		} else if f := os.Getenv(PasswordFileEnv); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", PasswordFileEnv, err)
+			}
+			cfg.ConnConfig.Password = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	cfg.MaxConns = 8
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if d == Redshift {
+		delete(cfg.ConnConfig.RuntimeParams, "timezone")
+	}
+	return cfg, nil
+}
+
+func openPostgres(ctx context.Context, dsn string, d Dialect, _ options) (adapter, error) {
+	cfg, err := pgConfig(dsn, d)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, classify(err)
+	}
+	return &postgres{pool: pool, dialect: d}, nil
+}
+
+func (p *postgres) close() error { p.pool.Close(); return nil }
+
+func (p *postgres) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := p.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (p *postgres) query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error) {
+	if !readOnly {
+		rows, err := p.pool.Query(ctx, query, args...)
+		return readPgRows(rows, err)
+	}
+	if p.dialect == Redshift && !looksReadOnly(query) {
+		return nil, ErrReadOnly
+	}
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, query, args...)
+	res, err := readPgRows(rows, err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
+		return nil, ErrReadOnly
+	}
+	return res, err
+}
+
+// looksReadOnly is the guard for Redshift, whose read-only transactions are
+// not to be relied on: one statement starting with SELECT, WITH, EXPLAIN or
+// SHOW.
+func looksReadOnly(q string) bool {
+	q = strings.TrimSpace(q)
+	q = strings.TrimSuffix(q, ";")
+	if strings.Contains(q, ";") {
+		return false
+	}
+	first, _, _ := strings.Cut(strings.ToUpper(q), " ")
+	switch strings.TrimSpace(first) {
+	case "SELECT", "WITH", "EXPLAIN", "SHOW":
+		return true
+	}
+	return false
+}
+
+func (p *postgres) scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
+	rows, err := p.pool.Query(ctx, query, args...)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return classify(rows.Err())
+}
+
+func (p *postgres) begin(ctx context.Context) (txn, error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &pgTx{tx: tx, dialect: p.dialect}, nil
+}
+
+type pgTx struct {
+	tx      pgx.Tx
+	dialect Dialect
+	done    bool
+}
+
+func (t *pgTx) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.execN(ctx, query, args...)
+	return err
+}
+
+func (t *pgTx) execN(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (t *pgTx) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+	rows, err := t.tx.Query(ctx, query, args...)
+	return readPgRows(rows, err)
+}
+
+func (t *pgTx) commit() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	return classify(t.tx.Commit(context.Background()))
+}
+
+func (t *pgTx) rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	err := t.tx.Rollback(context.Background())
+	if errors.Is(err, pgx.ErrTxClosed) {
+		return nil
+	}
+	return classify(err)
+}
+
+// lockCheckpoints serialises commits on Redshift, whose keys are not
+// enforced: the compare-and-set on stream_checkpoints needs the table lock.
+func (t *pgTx) lockCheckpoints(ctx context.Context) error {
+	if t.dialect != Redshift {
+		return nil
+	}
+	_, err := t.execN(ctx, "LOCK stream_checkpoints")
+	return err
+}
+
+func numeric(cents int64) pgtype.Numeric {
+	return pgtype.Numeric{Int: big.NewInt(cents), Exp: -2, Valid: true}
+}
+
+func optText(has bool, v string) any {
+	if has {
+		return v
+	}
+	return nil
+}
+
+// eventRow, sessionRow and rejectedRow are the column values of one row in
+// table order (see eventColumns …), for COPY and for INSERT alike.
+func eventRow(b *streaming.Batch, e *streaming.Event, ingested time.Time) []any {
+	var price any
+	if e.Has&streaming.HasPrice != 0 {
+		price = numeric(e.Price)
+	}
+	return []any{
+		e.EventID, e.Type.String(), e.UserID, ts(e.Time), optText(e.Has&streaming.HasProductID != 0, e.ProductID),
+		price, e.Quantity, numeric(e.Revenue()), optText(e.Has&streaming.HasClientSessionID != 0, e.ClientSessionID),
+		optText(e.Has&streaming.HasDevice != 0, e.Device), optText(e.Has&streaming.HasCountry != 0, e.Country),
+		optText(e.Has&streaming.HasCategory != 0, e.Category), optText(e.Has&streaming.HasReferrer != 0, e.Referrer),
+		e.Late, b.Stream, e.Partition, e.Offset, ingested,
+	}
+}
+
+func sessionRow(b *streaming.Batch, s *streaming.Session, closed time.Time) []any {
+	return []any{s.SessionID, s.UserID, ts(s.Start), ts(s.End), s.EventCount(), s.PageViews, s.AddToCarts, s.Purchases,
+		numeric(s.Revenue), b.Stream, s.Partition, closed}
+}
+
+func rejectedRow(b *streaming.Batch, r *streaming.Rejected, received time.Time) []any {
+	return []any{payloadText(r.Payload), r.Reason.String(), cleanText(r.Detail), b.Stream, r.Partition, r.Offset, received}
+}
+
+// The columns of the streaming tables in load order, with the types the
+// Redshift INSERT casts its placeholders to.
+var (
+	eventColumns = []column{{"event_id", "VARCHAR"}, {"event_type", "VARCHAR"}, {"user_id", "VARCHAR"},
+		{"event_time", "TIMESTAMP"}, {"product_id", "VARCHAR"}, {"price", "DECIMAL(12,2)"}, {"quantity", "INTEGER"},
+		{"revenue", "DECIMAL(12,2)"}, {"client_session_id", "VARCHAR"}, {"device", "VARCHAR"}, {"country", "VARCHAR"},
+		{"category", "VARCHAR"}, {"referrer", "VARCHAR"}, {"is_late", "BOOLEAN"}, {"stream_id", "INTEGER"},
+		{"kafka_partition", "INTEGER"}, {"kafka_offset", "BIGINT"}, {"ingested_at", "TIMESTAMP"}}
+	sessionColumns = []column{{"session_id", "VARCHAR"}, {"user_id", "VARCHAR"}, {"session_start", "TIMESTAMP"},
+		{"session_end", "TIMESTAMP"}, {"event_count", "INTEGER"}, {"page_views", "INTEGER"}, {"add_to_carts", "INTEGER"},
+		{"purchases", "INTEGER"}, {"revenue", "DECIMAL(18,2)"}, {"stream_id", "INTEGER"}, {"kafka_partition", "INTEGER"},
+		{"closed_at", "TIMESTAMP"}}
+	rejectedColumns = []column{{"payload", "VARCHAR"}, {"reason", "VARCHAR"}, {"detail", "VARCHAR"},
+		{"stream_id", "INTEGER"}, {"kafka_partition", "INTEGER"}, {"kafka_offset", "BIGINT"}, {"received_at", "TIMESTAMP"}}
+)
+
+type column struct{ name, cast string }
+
+func names(cols []column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// load writes rows into table: COPY on PostgreSQL, multi-row INSERTs on
+// Redshift (which rejects COPY FROM STDIN).
+func (t *pgTx) load(ctx context.Context, table string, cols []column, n int, row func(i int) []any) error {
+	if t.dialect != Redshift {
+		_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, names(cols), pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return row(i), nil
+		}))
+		return classify(err)
+	}
+	for _, stmt := range insertStatements(table, cols, n, row) {
+		if _, err := t.tx.Exec(ctx, stmt.sql, stmt.args...); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
+func (t *pgTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+	at := ts(b.IngestedAt)
+	return t.load(ctx, "events", eventColumns, len(b.Events), func(i int) []any { return eventRow(b, &b.Events[i], at) })
+}
+
+func (t *pgTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+	at := ts(b.IngestedAt)
+	return t.load(ctx, "sessions", sessionColumns, len(b.Sessions), func(i int) []any { return sessionRow(b, &b.Sessions[i], at) })
+}
+
+func (t *pgTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+	at := ts(b.IngestedAt)
+	return t.load(ctx, "rejected_events", rejectedColumns, len(b.Rejected), func(i int) []any { return rejectedRow(b, &b.Rejected[i], at) })
+}
+
+// Redshift limits: a statement is at most 16 MB, and the wire protocol
+// carries at most 32767 parameters.
+const (
+	maxStatementBytes = 16 << 20
+	maxParams         = 32767
+)
+
+type statement struct {
+	sql  string
+	args []any
+}
+
+// insertStatements renders multi-row INSERTs with a cast on every
+// placeholder, split so that each stays within Redshift's limits (the
+// values travel as parameters but count towards the statement size).
+func insertStatements(table string, cols []column, n int, row func(i int) []any) []statement {
+	head := "INSERT INTO " + table + " (" + strings.Join(names(cols), ", ") + ") VALUES "
+	var out []statement
+	var sb strings.Builder
+	var args []any
+	size := 0
+	flush := func() {
+		if len(args) > 0 {
+			out = append(out, statement{sql: sb.String(), args: args})
+		}
+		sb.Reset()
+		args, size = nil, 0
+	}
+	for i := 0; i < n; i++ {
+		vals := row(i)
+		rowSize := 0
+		for _, v := range vals {
+			if s, ok := v.(string); ok {
+				rowSize += len(s)
+			} else {
+				rowSize += 16
+			}
+		}
+		if len(args)+len(cols) > maxParams || (len(args) > 0 && size+rowSize+len(cols)*24 > maxStatementBytes-len(head)) {
+			flush()
+		}
+		if len(args) == 0 {
+			sb.WriteString(head)
+		} else {
+			sb.WriteString(", ")
+		}
+		sb.WriteByte('(')
+		for j, c := range cols {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "$%d::%s", len(args)+1, c.cast)
+			args = append(args, vals[j])
+		}
+		sb.WriteByte(')')
+		size += rowSize + len(cols)*24
+	}
+	flush()
+	return out
+}
+
+// readPgRows reads a pgx result into a Result.
+func readPgRows(rows pgx.Rows, err error) (*Result, error) {
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	fds := rows.FieldDescriptions()
+	res := &Result{Columns: make([]Column, len(fds)), Rows: [][]any{}}
+	for i, fd := range fds {
+		res.Columns[i] = Column{Name: fd.Name, Kind: pgKind(fd.DataTypeOID)}
+	}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, classify(err)
+		}
+		for i, v := range vals {
+			vals[i] = pgNormalize(v)
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	return res, classify(rows.Err())
+}
+
+func pgKind(oid uint32) Kind {
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
+		return KindText
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		return KindInt
+	case pgtype.NumericOID:
+		return KindDecimal
+	case pgtype.Float4OID, pgtype.Float8OID:
+		return KindFloat
+	case pgtype.BoolOID:
+		return KindBool
+	case pgtype.TimestampOID, pgtype.TimestamptzOID:
+		return KindTimestamp
+	case pgtype.DateOID:
+		return KindDate
+	}
+	return KindOther
+}
+
+func pgNormalize(v any) any {
+	switch x := v.(type) {
+	case pgtype.Numeric:
+		if !x.Valid {
+			return nil
+		}
+		if x.NaN || x.InfinityModifier != pgtype.Finite {
+			f, _ := x.Float64Value()
+			return f.Float64
+		}
+		if x.Exp >= 0 {
+			i := new(big.Int).Mul(x.Int, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Exp)), nil))
+			return Decimal(i.String())
+		}
+		return Decimal(formatScaled(x.Int, int(-x.Exp)))
+	case pgtype.Time, pgtype.Interval:
+		b, _ := x.(interface{ Value() (any, error) }).Value()
+		return fmt.Sprint(b)
+	}
+	return normalize(v)
+}
+
+// classify marks the failures worth retrying: lost connections, a server
+// that is starting or shutting down, serialization failures and deadlocks.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "40001", pe.Code == "40P01", strings.HasPrefix(pe.Code, "08"),
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+			return transientError{err}
+		case pe.Code == "23505" && strings.Contains(pe.ConstraintName, "stream_checkpoints"):
+			return &streaming.FencedError{Partition: -1, Expected: -1}
+		}
+		return err
+	}
+	var ne net.Error
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "conn closed") ||
+		strings.Contains(err.Error(), "failed to connect") || strings.Contains(err.Error(), "unexpected EOF") {
+		return transientError{err}
+	}
+	return err
 }

@@ -94,20 +94,50 @@ var schemaDDL = []string{
 	WHERE NOT e.is_late`,
 }
 
+// duckSessionEvents is session_events for DuckDB: an ASOF join finds each
+// event's latest session start in one pass, where the range join would pair
+// every event with every session of its user.
+const duckSessionEvents = `CREATE OR REPLACE VIEW session_events AS
+	SELECT s.session_id, e.event_id, e.user_id, e.event_time,
+	       e.stream_id, e.kafka_partition, e.kafka_offset
+	FROM events e
+	ASOF JOIN sessions s
+	  ON s.stream_id = e.stream_id
+	 AND s.kafka_partition = e.kafka_partition
+	 AND s.user_id = e.user_id
+	 AND e.event_time >= s.session_start
+	WHERE NOT e.is_late AND e.event_time <= s.session_end`
+
 // ddl returns the schema statements for a dialect.
 func ddl(d Dialect) []string {
-	out := make([]string, len(schemaDDL))
-	for i, s := range schemaDDL {
+	out := make([]string, 0, len(schemaDDL)+3)
+	for _, s := range schemaDDL {
 		switch d {
 		case DuckDB:
-			// DuckDB ignores VARCHAR lengths; a primary key costs an index
-			// on every append, so the append-only tables have none anyway.
+			// DuckDB ignores VARCHAR lengths, and the append-only tables
+			// have no keys: an index would cost on every append.
+			if strings.Contains(s, "VIEW session_events") {
+				s = duckSessionEvents
+			}
 		case Postgres:
 			s = strings.ReplaceAll(s, "VARCHAR(65535)", "TEXT")
 		case Redshift:
-			s = strings.ReplaceAll(s, "CREATE TABLE IF NOT EXISTS events (", "CREATE TABLE IF NOT EXISTS events (")
+			// Distribute by user (sessions and their events meet on one
+			// slice) and sort by time (dashboards scan time ranges).
+			switch {
+			case strings.Contains(s, "TABLE IF NOT EXISTS events"):
+				s += " DISTKEY(user_id) SORTKEY(event_time)"
+			case strings.Contains(s, "TABLE IF NOT EXISTS sessions"):
+				s += " DISTKEY(user_id) SORTKEY(session_start)"
+			}
 		}
-		out[i] = s
+		out = append(out, s)
+	}
+	if d == Postgres {
+		out = append(out,
+			`CREATE INDEX IF NOT EXISTS events_stream_partition_offset ON events (stream_id, kafka_partition, kafka_offset)`,
+			`CREATE INDEX IF NOT EXISTS sessions_stream_partition_user ON sessions (stream_id, kafka_partition, user_id, session_start)`,
+			`CREATE INDEX IF NOT EXISTS events_event_time ON events (event_time)`)
 	}
 	return out
 }

@@ -149,6 +149,11 @@ func (db *DB) Commit(ctx context.Context, b *streaming.Batch) error {
 
 func (db *DB) commit(ctx context.Context, t txn, b *streaming.Batch) error {
 	now := ts(b.IngestedAt)
+	if l, ok := t.(interface{ lockCheckpoints(context.Context) error }); ok {
+		if err := l.lockCheckpoints(ctx); err != nil {
+			return err
+		}
+	}
 	for _, cp := range b.Checkpoints {
 		if err := putCheckpoint(ctx, t, b.Stream, cp, now); err != nil {
 			return err

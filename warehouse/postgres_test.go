@@ -1,0 +1,108 @@
+package warehouse
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
+	"github.com/cartwheel-analytics/cartwheel/streaming"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	pgtest.Terminate()
+	os.Exit(code)
+}
+
+func openTestPostgres(t *testing.T) *DB {
+	t.Helper()
+	dsn := pgtest.Get(t).NewDatabase(t)
+	db, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestPostgresStore(t *testing.T) { testStore(t, openTestPostgres(t)) }
+
+func TestPostgresQueryReadOnly(t *testing.T) {
+	db := openTestPostgres(t)
+	ctx := context.Background()
+	if _, err := db.QueryReadOnly(ctx, "SELECT 1 AS x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DELETE FROM events", "DROP TABLE events", "CREATE TABLE t (x int)"} {
+		if _, err := db.QueryReadOnly(ctx, q); err != ErrReadOnly {
+			t.Errorf("%s: err %v, want ErrReadOnly", q, err)
+		}
+	}
+}
+
+func TestLooksReadOnly(t *testing.T) {
+	for q, want := range map[string]bool{"SELECT 1": true, " with x as (select 1) select * from x;": true,
+		"EXPLAIN SELECT 1": true, "DELETE FROM t": false, "SELECT 1; DROP TABLE t": false, "COPY t FROM 's3://x'": false} {
+		if got := looksReadOnly(q); got != want {
+			t.Errorf("looksReadOnly(%q) = %v", q, got)
+		}
+	}
+}
+
+// TestRedshiftLoadSQL pins the INSERTs that load Redshift (golden file) and
+// their split under the parameter limit.
+func TestRedshiftLoadSQL(t *testing.T) {
+	b := &streaming.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
+	for i := range 2 {
+		b.Events = append(b.Events, streaming.Event{EventID: "e" + string(rune('0'+i)), UserID: "u", Time: micro("2026-11-01T10:00:00Z"),
+			Type: streaming.Purchase, ProductID: "p", Price: 1999, Quantity: 1, Has: streaming.HasProductID | streaming.HasPrice})
+	}
+	at := ts(b.IngestedAt)
+	stmts := insertStatements("events", eventColumns, len(b.Events), func(i int) []any { return eventRow(b, &b.Events[i], at) })
+	var got strings.Builder
+	for _, s := range stmts {
+		got.WriteString(s.sql + ";\n")
+	}
+	path := filepath.Join("testdata", "redshift_insert_events.golden.sql")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(path, []byte(got.String()), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got.String()); diff != "" {
+		t.Errorf("Redshift INSERT (-want +got):\n%s", diff)
+	}
+	// 5,000 rows of 18 columns need 3 statements of at most 32767 parameters.
+	many := insertStatements("events", eventColumns, 5000, func(int) []any { return eventRow(b, &b.Events[0], at) })
+	if len(many) != 3 {
+		t.Errorf("%d statements for 5000 rows, want 3", len(many))
+	}
+	for _, s := range many {
+		if len(s.args) > maxParams || strings.Contains(s.sql, "ON CONFLICT") {
+			t.Errorf("statement with %d parameters", len(s.args))
+		}
+	}
+}
+
+// TestRedshiftDDL keeps the streaming schema within what Redshift accepts.
+func TestRedshiftDDL(t *testing.T) {
+	for _, s := range ddl(Redshift) {
+		for _, bad := range []string{"TEXT", "ASOF", "GENERATED", "SERIAL", "CREATE OR REPLACE TABLE", "ON CONFLICT", "[]", "CREATE INDEX"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("Redshift DDL uses %s:\n%s", bad, s)
+			}
+		}
+	}
+}
