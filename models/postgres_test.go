@@ -7,18 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
-// TestGoldenMartsOnPostgres runs the golden fixture on PostgreSQL (or
-// Redshift) when CARTWHEEL_TEST_POSTGRES names a scratch database, e.g.
-// postgres://user:pass@127.0.0.1:5432/scratch. It empties the streaming
-// tables first.
+// TestGoldenMartsOnPostgres runs the golden fixture unchanged on PostgreSQL
+// (see internal/pgtest for where the server comes from).
 func TestGoldenMartsOnPostgres(t *testing.T) {
-	dsn := os.Getenv("CARTWHEEL_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("set CARTWHEEL_TEST_POSTGRES to a scratch PostgreSQL database to run the models there")
-	}
+	dsn := pgtest.Get(t).NewDatabase(t)
 	ctx := context.Background()
 	db, err := warehouse.Open(ctx, dsn)
 	if err != nil {
@@ -44,4 +40,10 @@ func TestGoldenMartsOnPostgres(t *testing.T) {
 		t.Fatalf("incremental build: %v\n%s", err, out.String())
 	}
 	compareTable(t, db, "fact_user_sessions", "testdata/golden/fact_user_sessions.csv")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Terminate()
+	os.Exit(code)
 }

@@ -108,7 +108,7 @@ func (p *postgres) exec(ctx context.Context, query string, args ...any) (int64, 
 
 func (p *postgres) query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error) {
 	if !readOnly {
-		rows, err := p.pool.Query(ctx, query, args...)
+		rows, err := p.pool.Query(ctx, query, textNumeric(args)...)
 		return readPgRows(rows, err)
 	}
 	if p.dialect == Redshift && !looksReadOnly(query) {
@@ -119,7 +119,7 @@ func (p *postgres) query(ctx context.Context, query string, readOnly bool, args 
 		return nil, classify(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, err := tx.Query(ctx, query, args...)
+	rows, err := tx.Query(ctx, query, textNumeric(args)...)
 	res, err := readPgRows(rows, err)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
@@ -187,7 +187,7 @@ func (t *pgTx) execN(ctx context.Context, query string, args ...any) (int64, err
 }
 
 func (t *pgTx) Query(ctx context.Context, query string, args ...any) (*Result, error) {
-	rows, err := t.tx.Query(ctx, query, args...)
+	rows, err := t.tx.Query(ctx, query, textNumeric(args)...)
 	return readPgRows(rows, err)
 }
 
@@ -376,6 +376,12 @@ func insertStatements(table string, cols []column, n int, row func(i int) []any)
 	return out
 }
 
+// textNumeric asks for numeric results as text: the binary form does not
+// keep the scale of zero, and "0.00" must stay "0.00".
+func textNumeric(args []any) []any {
+	return append([]any{pgx.QueryResultFormatsByOID{pgtype.NumericOID: pgx.TextFormatCode}}, args...)
+}
+
 // readPgRows reads a pgx result into a Result.
 func readPgRows(rows pgx.Rows, err error) (*Result, error) {
 	if err != nil {
@@ -392,7 +398,12 @@ func readPgRows(rows pgx.Rows, err error) (*Result, error) {
 		if err != nil {
 			return nil, classify(err)
 		}
+		raw := rows.RawValues()
 		for i, v := range vals {
+			if fds[i].DataTypeOID == pgtype.NumericOID && fds[i].Format == pgx.TextFormatCode && raw[i] != nil {
+				vals[i] = Decimal(raw[i])
+				continue
+			}
 			vals[i] = pgNormalize(v)
 		}
 		res.Rows = append(res.Rows, vals)
