@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Terminate()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -109,4 +111,11 @@ func short(t *testing.T) {
 		t.Skip("slow: skipped with -short")
 	}
 	_ = runtime.NumCPU()
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

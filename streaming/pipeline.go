@@ -451,13 +451,18 @@ func (p *Pipeline) commitLoop(ctx context.Context, cl *kgo.Client) {
 
 func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendingBatch) error {
 	backoff := 100 * time.Millisecond
+	uncertain := false // an earlier attempt may have committed before failing
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := p.commit(ctx, cl, b)
+		if err != nil && uncertain && IsFenced(err) && p.landed(ctx, b) {
+			err = nil // the connection broke after our COMMIT went through
+		}
 		if err == nil {
 			p.committed(b, time.Since(start))
 			return nil
 		}
+		uncertain = uncertain || IsTransient(err)
 		p.cfg.metrics.CommitErrors.Inc()
 		if !IsTransient(err) || ctx.Err() != nil {
 			return fmt.Errorf("commit batch: %w", err)
@@ -470,6 +475,18 @@ func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendi
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// landed reports whether every checkpoint of b is what the store holds:
+// then b was committed by an attempt whose answer was lost.
+func (p *Pipeline) landed(ctx context.Context, b *pendingBatch) bool {
+	for _, cp := range b.Checkpoints {
+		snap, err := p.store.LoadPartition(ctx, b.Stream, cp.Partition)
+		if err != nil || snap.Checkpoint == nil || snap.Checkpoint.NextOffset != cp.NextOffset {
+			return false
+		}
+	}
+	return len(b.Checkpoints) > 0
 }
 
 // commit sends the batch's rejected records to the dead-letter topic
