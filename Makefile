@@ -28,9 +28,14 @@ test-unit:
 test-e2e:
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 45m ./e2e/...
 
+# Figures, not assertions: Go benchmarks, the open-session memory, the
+# whole-pipeline benchmarks (events/s, replay vs DuckDB SQL, freshness,
+# PostgreSQL) and the 10M-event model build. Compare within one run.
 bench: build
 	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./streaming/... ./generator/...
-	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBench' -v ./e2e/... -bench-figures
+	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ | grep FIGURE
+	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
+	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -3,10 +3,12 @@ package warehouse
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -104,5 +106,51 @@ func TestRedshiftDDL(t *testing.T) {
 				t.Errorf("Redshift DDL uses %s:\n%s", bad, s)
 			}
 		}
+	}
+}
+
+var (
+	figureDSN  = flag.String("figure-dsn", "", "PostgreSQL database for TestFigurePostgresLoad")
+	figureRows = flag.Int("figure-rows", 200_000, "rows for TestFigurePostgresLoad")
+)
+
+// TestFigurePostgresLoad prints the load rate of COPY and of multi-row
+// INSERT (the Redshift path) into PostgreSQL; `make bench` runs it.
+func TestFigurePostgresLoad(t *testing.T) {
+	if *figureDSN == "" {
+		t.Skip("run by make bench with -figure-dsn")
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, *figureDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := &streaming.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
+	for i := range *figureRows {
+		b.Events = append(b.Events, streaming.Event{EventID: fmt.Sprintf("e%09d", i), UserID: fmt.Sprintf("u%06d", i%50000),
+			Time: micro("2026-11-01T10:00:00Z") + int64(i)*1000, Type: streaming.Purchase, ProductID: "p0042", Price: 1999,
+			Quantity: 2, Device: "mobile", Country: "DE", Category: "books", Offset: int64(i),
+			Has: streaming.HasProductID | streaming.HasPrice | streaming.HasDevice | streaming.HasCountry | streaming.HasCategory})
+	}
+	for _, d := range []Dialect{Postgres, Redshift} {
+		t0 := time.Now()
+		tx, err := db.a.begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt := tx.(*pgTx)
+		pt.dialect = d // the Redshift path: multi-row INSERTs with cast placeholders
+		if err := pt.loadEvents(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := pt.commit(); err != nil {
+			t.Fatal(err)
+		}
+		how := "COPY (CopyFrom)"
+		if d == Redshift {
+			how = "multi-row INSERT (Redshift path)"
+		}
+		fmt.Printf("FIGURE PostgreSQL load, %s, %dK event rows: %.0f rows/s\n", how, *figureRows/1000, float64(*figureRows)/time.Since(t0).Seconds())
 	}
 }
