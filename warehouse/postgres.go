@@ -26,6 +26,7 @@ import (
 type postgres struct {
 	pool    *pgxpool.Pool
 	dialect Dialect
+	s3      *s3Stager // Redshift only, when the DSN names a bucket (redshift_s3.go)
 }
 
 // PasswordEnv and PasswordFileEnv supply the warehouse password when the DSN
@@ -35,14 +36,25 @@ const (
 	PasswordFileEnv = "CARTWHEEL_WAREHOUSE_PASSWORD_FILE"
 )
 
-// pgConfig parses a postgres:// or redshift:// DSN into a pool config.
-func pgConfig(dsn string, d Dialect) (*pgxpool.Config, error) {
+// pgConfig parses a postgres:// or redshift:// DSN into a pool config and
+// the S3 staging configuration (nil without one), whose parameters it takes
+// off the DSN.
+func pgConfig(dsn string, d Dialect) (*pgxpool.Config, *s3Config, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parse DSN: %w", err)
+		// url.Error quotes the whole DSN, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, fmt.Errorf("parse DSN: %w", err)
 	}
 	u.Scheme = "postgres"
 	q := u.Query()
+	stage, err := takeS3Params(q, d)
+	if err != nil {
+		return nil, nil, err
+	}
 	if d == Redshift {
 		// Redshift has no named statement cache and answers text format
 		// best; it requires TLS unless told otherwise.
@@ -59,7 +71,7 @@ func pgConfig(dsn string, d Dialect) (*pgxpool.Config, error) {
 	u.RawQuery = q.Encode()
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("parse DSN: %w", err)
+		return nil, nil, fmt.Errorf("parse DSN: %w", err)
 	}
 	if cfg.ConnConfig.Password == "" {
 		if p := os.Getenv(PasswordEnv); p != "" {
@@ -67,7 +79,7 @@ func pgConfig(dsn string, d Dialect) (*pgxpool.Config, error) {
 		} else if f := os.Getenv(PasswordFileEnv); f != "" {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", PasswordFileEnv, err)
+				return nil, nil, fmt.Errorf("read %s: %w", PasswordFileEnv, err)
 			}
 			cfg.ConnConfig.Password = strings.TrimRight(string(b), "\r\n")
 		}
@@ -77,13 +89,19 @@ func pgConfig(dsn string, d Dialect) (*pgxpool.Config, error) {
 	if d == Redshift {
 		delete(cfg.ConnConfig.RuntimeParams, "timezone")
 	}
-	return cfg, nil
+	return cfg, stage, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, d Dialect, _ options) (adapter, error) {
-	cfg, err := pgConfig(dsn, d)
+func openPostgres(ctx context.Context, dsn string, d Dialect, o options) (adapter, error) {
+	cfg, stage, err := pgConfig(dsn, d)
 	if err != nil {
 		return nil, err
+	}
+	var stager *s3Stager
+	if stage != nil && !o.readOnly {
+		if stager, err = newS3Stager(ctx, stage); err != nil {
+			return nil, err
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -93,7 +111,7 @@ func openPostgres(ctx context.Context, dsn string, d Dialect, _ options) (adapte
 		pool.Close()
 		return nil, classify(err)
 	}
-	return &postgres{pool: pool, dialect: d}, nil
+	return &postgres{pool: pool, dialect: d, s3: stager}, nil
 }
 
 func (p *postgres) close() error { p.pool.Close(); return nil }
@@ -164,12 +182,13 @@ func (p *postgres) begin(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return &pgTx{tx: tx, dialect: p.dialect}, nil
+	return &pgTx{tx: tx, dialect: p.dialect, s3: p.s3}, nil
 }
 
 type pgTx struct {
 	tx      pgx.Tx
 	dialect Dialect
+	s3      *s3Stager
 	done    bool
 }
 
@@ -284,13 +303,23 @@ func names(cols []column) []string {
 }
 
 // load writes rows into table: COPY on PostgreSQL, multi-row INSERTs on
-// Redshift (which rejects COPY FROM STDIN).
+// Redshift (which rejects COPY FROM STDIN), or there COPY from S3 for a
+// large batch when a bucket is configured.
 func (t *pgTx) load(ctx context.Context, table string, cols []column, n int, row func(i int) []any) error {
 	if t.dialect != Redshift {
 		_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, names(cols), pgx.CopyFromSlice(n, func(i int) ([]any, error) {
 			return row(i), nil
 		}))
 		return classify(err)
+	}
+	if t.s3 != nil && n >= t.s3.cfg.minRows {
+		err := t.s3.load(ctx, table, cols, n, row, func(ctx context.Context, sql string) error {
+			_, err := t.tx.Exec(ctx, sql)
+			return classify(err)
+		})
+		if !errors.Is(err, errNotStageable) {
+			return err
+		}
 	}
 	for _, stmt := range insertStatements(table, cols, n, row) {
 		if _, err := t.tx.Exec(ctx, stmt.sql, stmt.args...); err != nil {
