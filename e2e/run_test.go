@@ -519,7 +519,6 @@ func TestRunQueryWhileRunning(t *testing.T) {
 	})
 
 	t.Run("api multi-statement write", func(t *testing.T) {
-		knownBug(t, "POST /api/query executes the leading statements of a multi-statement query (warehouse/duckdb.go checkReadOnly)")
 		code, _, _ := apiQuery(t, lc.http, "CREATE TABLE api_write_probe AS SELECT 1 AS x; SELECT 1")
 		if code == http.StatusOK {
 			t.Errorf("POST /api/query accepted a CREATE TABLE before a SELECT")

@@ -113,8 +113,13 @@ func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ..
 	return readRows(conn.QueryContext(ctx, query, args...))
 }
 
-// checkReadOnly asks DuckDB's parser what kind of statement query is.
+// checkReadOnly asks DuckDB's parser what kind of statement query is. It
+// must be a single statement: preparing a multi-statement string runs all
+// but its last statement.
 func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
+	if countStatements(query) != 1 {
+		return ErrReadOnly
+	}
 	return conn.Raw(func(dc any) error {
 		stmt, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 		if err != nil {

@@ -150,11 +150,10 @@ func (p *postgres) query(ctx context.Context, query string, readOnly bool, args 
 // not to be relied on: one statement starting with SELECT, WITH, EXPLAIN or
 // SHOW.
 func looksReadOnly(q string) bool {
-	q = strings.TrimSpace(q)
-	q = strings.TrimSuffix(q, ";")
-	if strings.Contains(q, ";") {
+	if countStatements(q) != 1 {
 		return false
 	}
+	q = strings.TrimSpace(q)
 	first, _, _ := strings.Cut(strings.ToUpper(q), " ")
 	switch strings.TrimSpace(first) {
 	case "SELECT", "WITH", "EXPLAIN", "SHOW":

@@ -88,7 +88,7 @@ type DB struct {
 }
 
 // ErrReadOnly is returned by Query with ReadOnly for a statement that writes.
-var ErrReadOnly = errors.New("only read-only statements (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed")
+var ErrReadOnly = errors.New("only a single read-only statement (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) is allowed")
 
 // Option configures Open.
 type Option func(*options)

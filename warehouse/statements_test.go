@@ -1,0 +1,83 @@
+package warehouse
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCountStatements(t *testing.T) {
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{"", 0},
+		{" ; ;\n", 0},
+		{"SELECT 1", 1},
+		{"SELECT 1;", 1},
+		{"SELECT 1;  -- trailing comment", 1},
+		{"SELECT 1; /* c */ ", 1},
+		{"DELETE FROM events; SELECT 1", 2},
+		{"SELECT ';' AS s", 1},
+		{"SELECT 'it''s; fine'", 1},
+		{`SELECT "a;b" FROM t`, 1},
+		{`SELECT "a""; b" FROM t`, 1},
+		{"SELECT E'\\'; DROP TABLE t'", 1},
+		{"SELECT 'a\\'; DROP TABLE t; --'", 2},
+		{"SELECT $$;$$", 1},
+		{"SELECT $tag$ ; $ $tag$; SELECT 2", 2},
+		{"SELECT $1; SELECT 2", 2},
+		{"SELECT 1 -- ; DROP TABLE t\n", 1},
+		{"SELECT 1 /* ; /* nested ; */ ; */", 1},
+		{"SELECT 1 /* unterminated ;", 1},
+		{"SELECT 'unterminated ;", 1},
+		{"/* only a comment */", 0},
+		{"CREATE TABLE x AS SELECT 1; SELECT 2", 2},
+	} {
+		if got := countStatements(tc.q); got != tc.want {
+			t.Errorf("countStatements(%q) = %d, want %d", tc.q, got, tc.want)
+		}
+	}
+}
+
+func FuzzCountStatements(f *testing.F) {
+	for _, s := range []string{"SELECT 1; SELECT 2", "SELECT ';'", "$$;$$", "/* ; */", "E'\\';'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if n := countStatements(q); n < 0 || n > len(q) {
+			t.Fatalf("countStatements(%q) = %d", q, n)
+		}
+	})
+}
+
+func TestQueryReadOnlyRefusesStatementLists(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, "duckdb://:memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE TABLE probe AS SELECT 1 AS x; SELECT 1",
+		"INSERT INTO cartwheel_meta VALUES ('probe', 'x'); SELECT 1",
+		"DELETE FROM cartwheel_meta",
+	} {
+		if _, err := db.QueryReadOnly(ctx, q); !errors.Is(err, ErrReadOnly) {
+			t.Errorf("QueryReadOnly(%q) = %v, want ErrReadOnly", q, err)
+		}
+	}
+	r, err := db.QueryReadOnly(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'probe'; -- done")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Rows[0][0]; n != int64(0) {
+		t.Errorf("a refused statement list created a table (count %v)", n)
+	}
+	r, err = db.QueryReadOnly(ctx, "SELECT count(*) FROM cartwheel_meta WHERE key = 'probe'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Rows[0][0]; n != int64(0) {
+		t.Errorf("a refused statement list inserted a row (count %v)", n)
+	}
+}
