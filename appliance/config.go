@@ -73,10 +73,14 @@ type StreamingConfig struct {
 type GeneratorConfig struct {
 	// Rate in events per second; 0 turns the generator off.
 	Rate float64 `yaml:"rate"`
-	Seed uint64  `yaml:"seed"`
+	// Seed selects the shop (catalog and users). Every run also draws a
+	// run id, part of its event ids (e-<seed>-<run>-<n>), so a restart
+	// never repeats an event id of an earlier run.
+	Seed uint64 `yaml:"seed"`
 	// Speedup compresses simulated time (60: a day in 24 minutes) until it
 	// catches up with the wall clock; Backfill is how far in the past the
-	// simulated clock starts.
+	// simulated clock starts — on a restart, where the stream's events
+	// stop if that is later.
 	Speedup  float64       `yaml:"speedup"`
 	Backfill time.Duration `yaml:"backfill"`
 	// Bad-record rates, each in [0, 1].

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cartwheel-analytics/cartwheel/api"
@@ -95,6 +98,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		streaming.WithBrokers(brokers...),
 		streaming.WithTopics(cfg.Kafka.Topic, cfg.Kafka.DLQTopic),
 		streaming.WithGroup(cfg.Kafka.Group),
+		streaming.WithStream(liveStream(cfg)),
 		streaming.WithWindows(cfg.Streaming.SessionGap, cfg.Streaming.AllowedLateness),
 		streaming.WithBatch(cfg.Streaming.BatchSize, cfg.Streaming.BatchDelay),
 		streaming.WithMetrics(metrics),
@@ -158,7 +162,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		g.Go(func() error { return embedded.Run(gctx) })
 	}
 	if cfg.Generator.Rate > 0 {
-		g.Go(func() error { return runGenerator(gctx, cfg, brokers, log) })
+		g.Go(func() error { return runGenerator(gctx, cfg, db, brokers, log) })
 	}
 	log.Info("cartwheel is running", "dashboard", "http://"+httpAddr+"/", "warehouse", warehouse.RedactDSN(cfg.Warehouse),
 		"generator_rate", cfg.Generator.Rate)
@@ -174,14 +178,42 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	return nil
 }
 
+// liveStream is the name under which the pipeline of `cartwheel run`
+// stores the events of its topic and consumer group.
+func liveStream(cfg Config) string { return "kafka:" + cfg.Kafka.Topic + "/" + cfg.Kafka.Group }
+
+// History is what the live stream already holds when the appliance starts,
+// so that a restarted demo generator continues it instead of going back in
+// time.
+type History struct {
+	// Last is the latest event time of the stream (zero: none yet).
+	Last time.Time
+	// LastSeen holds the latest event time of each user active shortly
+	// before Last (within the demo generator's session spacing).
+	LastSeen map[string]time.Time
+}
+
 // DemoGenerator returns the generator of the live demo: its simulated clock
-// starts Backfill ago and runs Speedup times faster than the wall clock
-// until it catches up; the user population is sized so that the compressed
-// traffic comes at about Rate events per second.
-func DemoGenerator(c GeneratorConfig, now time.Time) (*generator.Generator, generator.Clock, error) {
+// starts Backfill ago, or where the stream's history stops if that is
+// later, and runs Speedup times faster than the wall clock until it catches
+// up; the user population is sized so that the compressed traffic comes at
+// about Rate events per second. Each call is a new run of the same shop:
+// its event ids carry a fresh run id (never those of an earlier run) and
+// its users take up where History left them.
+func DemoGenerator(c GeneratorConfig, now time.Time, h History) (*generator.Generator, generator.Clock, error) {
 	gc := generator.DefaultConfig()
 	gc.Seed = c.Seed
+	gc.RunID = generator.NewRunID(now)
 	gc.Start = now.Add(-c.Backfill).UTC()
+	if h.Last.After(gc.Start) {
+		// New events then come after everything stored or queued, so the
+		// restored watermarks find them on time; never ahead of the wall
+		// clock.
+		gc.Start = h.Last.UTC()
+		if gc.Start.After(now) {
+			gc.Start = now.UTC()
+		}
+	}
 	gc.Speedup = c.Speedup
 	gc.OutOfOrder, gc.Late, gc.Duplicate, gc.Malformed = c.OutOfOrder, c.Late, c.Duplicate, c.Malformed
 	probe, err := generator.New(gc)
@@ -195,26 +227,215 @@ func DemoGenerator(c GeneratorConfig, now time.Time) (*generator.Generator, gene
 	if err != nil {
 		return nil, generator.Clock{}, err
 	}
+	g.ContinueUsers(h.LastSeen)
 	return g, g.Clock(now), nil
 }
 
-func runGenerator(ctx context.Context, cfg Config, brokers []string, log *slog.Logger) error {
-	g, clock, err := DemoGenerator(cfg.Generator, time.Now())
-	if err != nil {
-		return err
-	}
+// demoSpacing is the least time between two sessions of a user of the demo
+// generator (its session gap and margin): users last seen longer ago than
+// that before the generator's start need no history.
+func demoSpacing() time.Duration { return generator.DefaultConfig().SessionGap + time.Minute }
+
+func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []string, log *slog.Logger) error {
 	cl, err := kgo.NewClient(append(producer.ClientOptions(), kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	log.Info("generator started", "rate", cfg.Generator.Rate, "users", g.Config().Users, "speedup", cfg.Generator.Speedup,
-		"sim_start", g.Config().Start)
+	h, err := streamHistory(ctx, cfg, db, cl, brokers, time.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Event ids are unique per run whatever the history; without it
+		// the first events may only come late.
+		log.Warn("generator: cannot read the stream's history; starting from the backfill", "err", err)
+	}
+	g, clock, err := DemoGenerator(cfg.Generator, time.Now(), h)
+	if err != nil {
+		return err
+	}
+	gc := g.Config()
+	attrs := []any{"rate", cfg.Generator.Rate, "users", gc.Users, "speedup", cfg.Generator.Speedup,
+		"run_id", gc.RunID, "sim_start", gc.Start}
+	if !h.Last.IsZero() {
+		attrs = append(attrs, "stream_until", h.Last, "recent_users", len(h.LastSeen))
+	}
+	log.Info("generator started", attrs...)
 	_, err = producer.Generated(ctx, cl, cfg.Kafka.Topic, g, producer.Pace{Rate: cfg.Generator.Rate, Clock: &clock})
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// tailRecords is how many records at the end of each partition of the
+// topic streamHistory reads: more than a crash can leave unconsumed.
+const tailRecords = 512
+
+// streamHistory finds where the live stream stops: the latest event time
+// among its stored events, its checkpoints' watermarks and the records at
+// the end of its topic that may not be consumed yet; and when the users
+// active just before that were last seen. Event times after now are
+// ignored (a consumer rejects or tolerates them; the demo never makes them).
+func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Client, brokers []string, now time.Time) (History, error) {
+	h := History{LastSeen: make(map[string]time.Time)}
+	see := func(user string, t time.Time) {
+		if t.After(now) {
+			return
+		}
+		if t.After(h.Last) {
+			h.Last = t
+		}
+		if user != "" && t.After(h.LastSeen[user]) {
+			h.LastSeen[user] = t
+		}
+	}
+	err := readTail(ctx, cl, brokers, cfg.Kafka.Topic, tailRecords, func(v []byte) {
+		var e struct {
+			UserID    string `json:"user_id"`
+			EventTime string `json:"event_time"`
+		}
+		if json.Unmarshal(v, &e) != nil || e.UserID == "" {
+			return
+		}
+		if t, err := time.Parse(time.RFC3339Nano, e.EventTime); err == nil {
+			see(e.UserID, t.UTC())
+		}
+	})
+	if err != nil {
+		return h, fmt.Errorf("read the end of topic %s: %w", cfg.Kafka.Topic, err)
+	}
+
+	const inStream = `stream_id IN (SELECT stream_id FROM streams WHERE name = $1)`
+	r, err := db.Query(ctx, `SELECT (SELECT max(event_time) FROM events WHERE `+inStream+`),
+		(SELECT max(max_event_time) FROM stream_checkpoints WHERE `+inStream+`)`, liveStream(cfg))
+	if err != nil {
+		return h, fmt.Errorf("latest event time: %w", err)
+	}
+	for _, v := range r.Rows[0] {
+		if t, ok := v.(time.Time); ok {
+			see("", t)
+		}
+	}
+	// Users last seen before the generator's start minus its session
+	// spacing cannot be too close to their next session.
+	from := now.Add(-cfg.Generator.Backfill)
+	if h.Last.After(from) {
+		from = h.Last
+	}
+	from = from.Add(-demoSpacing())
+	for u, t := range h.LastSeen {
+		if t.Before(from) {
+			delete(h.LastSeen, u)
+		}
+	}
+	if h.Last.Before(from) {
+		return h, nil
+	}
+	r, err = db.Query(ctx, `SELECT user_id, max(event_time) FROM events WHERE `+inStream+
+		` AND event_time >= TIMESTAMP '`+from.UTC().Format("2006-01-02 15:04:05.999999")+`' GROUP BY user_id`, liveStream(cfg))
+	if err != nil {
+		return h, fmt.Errorf("recent users: %w", err)
+	}
+	for _, row := range r.Rows {
+		u, _ := row[0].(string)
+		if t, ok := row[1].(time.Time); ok {
+			see(u, t)
+		}
+	}
+	return h, nil
+}
+
+// readTail calls fn with the value of each of the last n records (at most)
+// of every partition of topic, as they are when it is called. cl only
+// serves to list offsets; a bounded wait for the records gives up quietly.
+func readTail(ctx context.Context, cl *kgo.Client, brokers []string, topic string, n int64, fn func(value []byte)) error {
+	end, err := broker.EndOffsets(ctx, cl, topic)
+	if err != nil {
+		return err
+	}
+	start, err := startOffsets(ctx, cl, topic, end)
+	if err != nil {
+		return err
+	}
+	from := make(map[int32]kgo.Offset)
+	last := make(map[int32]int64) // offset of the last record still to read
+	for p, e := range end {
+		if s := max(start[p], e-n); s < e {
+			from[p] = kgo.NewOffset().At(s)
+			last[p] = e - 1
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	// Transaction markers of other producers can hide the last offsets:
+	// never wait long for them.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for len(last) > 0 {
+		fs := cons.PollFetches(wctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if wctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if ferr == nil && !errors.Is(err, context.DeadlineExceeded) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if l, ok := last[r.Partition]; ok {
+				fn(r.Value)
+				if r.Offset >= l {
+					delete(last, r.Partition)
+				}
+			}
+		})
+	}
+	return nil
+}
+
+// startOffsets returns the first offset still in the log of each partition
+// of end (those before it were removed by retention).
+func startOffsets(ctx context.Context, cl *kgo.Client, topic string, end map[int32]int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range end {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = -2 // earliest
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := make(map[int32]int64)
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out, nil
 }
 
 func randomToken() string {

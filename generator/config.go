@@ -26,6 +26,15 @@ const (
 type Config struct {
 	// Seed selects the shop (catalog, users) and the whole event stream.
 	Seed uint64
+	// RunID, when set, tells apart several runs with the same Seed, such as
+	// the restarts of a live demo (see NewRunID): it goes into every
+	// event_id (e-<seed>-<run>-<n> instead of e-<seed>-<n>), so that no id
+	// repeats one of another run, and it selects the clickstream (who visits
+	// when, and what they do) along with Seed. The shop, catalog and users
+	// with their traits, still comes from Seed alone. Empty, the default,
+	// gives the reproducible stream of Seed. At most 32 ASCII letters and
+	// digits.
+	RunID string
 	// Users is the size of the user population; activity is heavy-tailed.
 	Users int
 	// Products is the size of the catalog.
@@ -103,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if y := c.Start.Year(); c.Start.IsZero() || y < 1900 || y > 9000 {
 		bad("Start must be set, between the years 1900 and 9000, got %v", c.Start)
+	}
+	if !validRunID(c.RunID) {
+		bad("RunID must be at most %d ASCII letters and digits, got %q", maxRunID, c.RunID)
 	}
 	if !(c.Speedup > 0 && c.Speedup <= 1e6) {
 		bad("Speedup must be in (0, 1e6], got %v", c.Speedup)

@@ -135,8 +135,8 @@ type Generator struct {
 	noise *rand.Rand // irregular records: independent of sim
 	tf    timeFormatter
 
-	idPrefix  []byte // {"event_id":"e-<seed>-
-	malPrefix []byte // "e-<seed>-m
+	idPrefix  []byte // {"event_id":"e-<seed>- or {"event_id":"e-<seed>-<run>-
+	malPrefix []byte // "e-<seed>-m or "e-<seed>-<run>-m
 	gap       int64  // µs
 	pauseCap  int64  // µs
 	amp       float64
@@ -235,9 +235,10 @@ func New(cfg Config) (*Generator, error) {
 	cfg.Start = cfg.Start.UTC().Truncate(time.Microsecond)
 	g := &Generator{
 		cfg: cfg,
-		// Distinct PCG streams: world, clickstream, noise.
-		sim:      rand.New(rand.NewPCG(cfg.Seed, 0x636c69636b)),
-		noise:    rand.New(rand.NewPCG(cfg.Seed, 0x6e6f697365)),
+		// Distinct PCG streams: world, clickstream, noise. A RunID draws
+		// another clickstream and noise from the same world.
+		sim:      rand.New(rand.NewPCG(cfg.Seed, 0x636c69636b^runMix(cfg.RunID))),
+		noise:    rand.New(rand.NewPCG(cfg.Seed, 0x6e6f697365^runMix(cfg.RunID))),
 		gap:      cfg.SessionGap.Microseconds(),
 		amp:      cfg.DailyAmplitude,
 		lastEnd:  make([]int64, cfg.Users),
@@ -245,9 +246,12 @@ func New(cfg Config) (*Generator, error) {
 		pauseCap: min(maxPause, cfg.SessionGap.Microseconds()/4),
 	}
 	g.w = newWorld(&cfg, rand.New(rand.NewPCG(cfg.Seed, 0x776f726c64)))
-	seed := strconv.AppendUint(nil, cfg.Seed, 10)
-	g.idPrefix = append(append(append([]byte(nil), `{"event_id":"e-`...), seed...), '-')
-	g.malPrefix = append(append(append([]byte(nil), `"e-`...), seed...), "-m"...)
+	run := strconv.AppendUint(nil, cfg.Seed, 10) // <seed> or <seed>-<run>
+	if cfg.RunID != "" {
+		run = append(append(run, '-'), cfg.RunID...)
+	}
+	g.idPrefix = append(append(append([]byte(nil), `{"event_id":"e-`...), run...), '-')
+	g.malPrefix = append(append(append([]byte(nil), `"e-`...), run...), "-m"...)
 	for i := range g.lastEnd {
 		g.lastEnd[i] = math.MinInt64 / 4
 	}

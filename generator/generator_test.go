@@ -779,6 +779,8 @@ func TestConfigValidation(t *testing.T) {
 		{"DailyAmplitude", func(c *Config) { c.DailyAmplitude = 1 }},
 		{"Malformed", func(c *Config) { c.Malformed = math.NaN() }},
 		{"at most 1", func(c *Config) { c.Late, c.OutOfOrder = 0.6, 0.6 }},
+		{"RunID", func(c *Config) { c.RunID = "run-1" }},
+		{"RunID", func(c *Config) { c.RunID = strings.Repeat("x", 33) }},
 	} {
 		cfg := cleanConfig()
 		tc.edit(&cfg)
@@ -804,6 +806,177 @@ func TestConfigValidation(t *testing.T) {
 		if _, err := mustNew(t, cfg).WriteJSONL(io.Discard, 20_000); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// eventIDs returns the event_id of every record that has a non-empty one.
+func eventIDs(t *testing.T, out []byte) []string {
+	t.Helper()
+	var ids []string
+	for _, l := range lines(out) {
+		var e struct {
+			ID any `json:"event_id"`
+		}
+		if json.Unmarshal(l, &e) == nil {
+			if id, ok := e.ID.(string); ok && id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// TestRunID: runs of one seed share the shop but neither event ids nor the
+// clickstream; each run is reproducible.
+func TestRunID(t *testing.T) {
+	const n = 20_000
+	base := noisyConfig()
+	a, b := base, base
+	a.RunID, b.RunID = "mhxk2w1bq0z7c4", "mhxk2w1bq0z7c5"
+	outA := generate(t, a, n)
+	if !bytes.Equal(outA, generate(t, a, n)) {
+		t.Fatal("same seed and run id gave different output")
+	}
+	outB, outBase := generate(t, b, n), generate(t, base, n)
+	idRe := regexp.MustCompile(`^e-42-` + a.RunID + `-m?[0-9]+(-x+)?$`)
+	seenA := map[string]bool{}
+	for _, id := range eventIDs(t, outA) {
+		if !idRe.MatchString(id) {
+			t.Fatalf("event_id %q of run %s", id, a.RunID)
+		}
+		seenA[id] = true
+	}
+	for name, out := range map[string][]byte{"another run": outB, "no run id": outBase} {
+		for _, id := range eventIDs(t, out) {
+			if seenA[id] {
+				t.Fatalf("%s repeats the event_id %s", name, id)
+			}
+		}
+		if bytes.Equal(clickstream(t, outA), clickstream(t, out)) {
+			t.Errorf("%s has the same clickstream", name)
+		}
+	}
+	// Same shop: every user of a run is a user of the seed's population.
+	g := mustNew(t, base)
+	for _, l := range lines(generate(t, func() Config { c := cleanConfig(); c.RunID = a.RunID; return c }(), n)) {
+		p, err := validate(l, testStart.AddDate(1, 0, 0))
+		if err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if _, ok := g.w.lookup(p.User); !ok {
+			t.Fatalf("user %q is not of the seed's population", p.User)
+		}
+	}
+}
+
+// clickstream is the sequence of user and event type of the valid records.
+func clickstream(t *testing.T, out []byte) []byte {
+	t.Helper()
+	var b []byte
+	for _, l := range lines(out) {
+		if p, err := validate(l, testStart.AddDate(1, 0, 0)); err == nil {
+			b = append(append(append(b, p.User...), p.Type...), 0)
+		}
+	}
+	return b
+}
+
+func TestNewRunID(t *testing.T) {
+	now := time.Now()
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewRunID(now)
+		if seen[id] || !validRunID(id) || len(id) < 10 {
+			t.Fatalf("NewRunID gave %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+	}
+	if a, b := NewRunID(now), NewRunID(now.Add(time.Millisecond)); a[:8] == b[:8] {
+		t.Errorf("run ids %s and %s a millisecond apart share their time part", a, b)
+	}
+	cfg := cleanConfig()
+	cfg.RunID = NewRunID(now)
+	mustNew(t, cfg)
+}
+
+// TestContinueUsers: a run that continues an earlier one keeps every user's
+// sessions apart by the session gap across the restart.
+func TestContinueUsers(t *testing.T) {
+	cfg := cleanConfig()
+	cfg.Users, cfg.SessionsPerUserDay = 100, 10 // busy users: sessions back to back
+	cfg.RunID = "first"
+	var out bytes.Buffer
+	if _, err := mustNew(t, cfg).WriteJSONLUntil(&out, cfg.Start.Add(12*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	lastSeen := map[string]time.Time{}
+	var last time.Time
+	for _, l := range lines(out.Bytes()) {
+		p, err := validate(l, testStart.AddDate(1, 0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeen[p.User] = p.Time
+		if p.Time.After(last) {
+			last = p.Time
+		}
+	}
+	spacing := cfg.SessionGap + time.Minute
+	// tooClose returns the users whose first event of the second run comes
+	// less than the spacing after their last one of the first run.
+	tooClose := func(resume bool) []string {
+		next := cfg
+		next.RunID, next.Start = "second", last
+		g := mustNew(t, next)
+		if resume {
+			if n := g.ContinueUsers(lastSeen); n != len(lastSeen) {
+				t.Fatalf("ContinueUsers took %d of %d users", n, len(lastSeen))
+			}
+		}
+		var out bytes.Buffer
+		if _, err := g.WriteJSONLUntil(&out, next.Start.Add(6*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		var bad []string
+		done := map[string]bool{}
+		for _, l := range lines(out.Bytes()) {
+			p, err := validate(l, testStart.AddDate(1, 0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Time.Before(last) {
+				t.Fatalf("second run goes back in time: %v before %v", p.Time, last)
+			}
+			if prev, ok := lastSeen[p.User]; ok && !done[p.User] && p.Time.Sub(prev) < spacing {
+				bad = append(bad, p.User)
+			}
+			done[p.User] = true
+		}
+		return bad
+	}
+	if bad := tooClose(false); len(bad) == 0 {
+		t.Fatal("test is too weak: without ContinueUsers every user keeps the gap anyway")
+	}
+	if bad := tooClose(true); len(bad) > 0 {
+		t.Errorf("users %q start a session within %v of their last event of the first run", bad, spacing)
+	}
+
+	// Every user id, plain or exotic, is found; nothing else is.
+	big := cleanConfig()
+	big.Users = 20_000
+	g := mustNew(t, big)
+	for u := range int32(big.Users) {
+		if got, ok := g.w.lookup(string(g.w.userR(u))); !ok || got != u {
+			t.Fatalf("lookup(%q) = %d, %v", g.w.userR(u), got, ok)
+		}
+	}
+	for _, id := range []string{"", "u", "nobody", "u020000", "u0000012x", "x000012", "u000012 ", "u99999999999999999999"} {
+		if u, ok := g.w.lookup(id); ok {
+			t.Errorf("lookup(%q) = %d", id, u)
+		}
+	}
+	if n := g.ContinueUsers(map[string]time.Time{"nobody": testStart}); n != 0 {
+		t.Errorf("ContinueUsers of unknown users took %d", n)
 	}
 }
 
