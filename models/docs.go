@@ -50,15 +50,18 @@ type ManifestNode struct {
 	DependsOn    struct {
 		Nodes []string `json:"nodes"`
 	} `json:"depends_on"`
-	RawCode      string        `json:"raw_code,omitempty"`
-	CompiledCode string        `json:"compiled_code,omitempty"`
-	CompileError string        `json:"compile_error,omitempty"`
-	RelationName string        `json:"relation_name,omitempty"`
-	SourceName   string        `json:"source_name,omitempty"`
-	Identifier   string        `json:"identifier,omitempty"`
-	TestMetadata *TestMetadata `json:"test_metadata,omitempty"`
-	ColumnName   string        `json:"column_name,omitempty"`
-	AttachedNode string        `json:"attached_node,omitempty"`
+	RawCode      string `json:"raw_code,omitempty"`
+	CompiledCode string `json:"compiled_code,omitempty"`
+	CompileError string `json:"compile_error,omitempty"`
+	RelationName string `json:"relation_name,omitempty"`
+	SourceName   string `json:"source_name,omitempty"`
+	Identifier   string `json:"identifier,omitempty"`
+	// LoadedAtField is a source's loaded_at_field: the column that bounds
+	// the snapshot of a run (snapshot_at).
+	LoadedAtField string        `json:"loaded_at_field,omitempty"`
+	TestMetadata  *TestMetadata `json:"test_metadata,omitempty"`
+	ColumnName    string        `json:"column_name,omitempty"`
+	AttachedNode  string        `json:"attached_node,omitempty"`
 }
 
 // ManifestColumn is a column of a node: documented, and/or found in the
@@ -124,6 +127,10 @@ func (p *Project) manifest(ctx context.Context, db DB, o *options) (*Manifest, e
 			return nil, err
 		}
 	}
+	vars, _, _, err := p.fixSnapshot(ctx, db, o.vars)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{
 		Metadata:  ManifestMetadata{Generator: "cartwheel", GeneratedAt: o.now().UTC(), ProjectName: p.Name, Version: p.Version, Dialect: string(d)},
 		Nodes:     map[string]*ManifestNode{},
@@ -136,7 +143,7 @@ func (p *Project) manifest(ctx context.Context, db DB, o *options) (*Manifest, e
 			UniqueID: n.UniqueID, Name: n.Name, ResourceType: n.ResourceType, PackageName: p.Name,
 			Path: n.Path, OriginalPath: strings.SplitN(n.Path, "#", 2)[0], PatchPath: n.PatchPath,
 			Description: n.Description, Columns: map[string]*ManifestColumn{}, Config: n.Config,
-			Tags: nonNil(n.Config.Tags), RawCode: n.RawSQL, SourceName: n.SourceName, Identifier: n.Identifier,
+			Tags: nonNil(n.Config.Tags), RawCode: n.RawSQL, SourceName: n.SourceName, Identifier: n.Identifier, LoadedAtField: n.LoadedAtField,
 			ColumnName: n.ColumnName, AttachedNode: n.AttachedNode, ColumnOrder: []string{},
 		}
 		mn.DependsOn.Nodes = nonNil(n.DependsOn)
@@ -169,7 +176,7 @@ func (p *Project) manifest(ctx context.Context, db DB, o *options) (*Manifest, e
 				}
 				incr = kind == "table" && !o.fullRefresh
 			}
-			if c, err := p.compileNode(n, d, o.vars, incr); err != nil {
+			if c, err := p.compileNode(n, d, vars, incr); err != nil {
 				mn.CompileError = err.Error()
 			} else {
 				mn.CompiledCode = c.sql

@@ -47,8 +47,16 @@ func TestDocs(t *testing.T) {
 		t.Errorf("fact depends on %s", got)
 	}
 	// The table exists, so the docs show the incremental SQL.
-	if !strings.Contains(fact.CompiledCode, "__cartwheel__cte__stg_sessions as (") || !strings.Contains(fact.CompiledCode, "max(closed_at)") {
+	if !strings.Contains(fact.CompiledCode, "from stg_sessions") || !strings.Contains(fact.CompiledCode, "max(closed_at)") {
 		t.Errorf("fact compiled SQL:\n%s", fact.CompiledCode)
+	}
+	// With a warehouse, the staging SQL is bound to the snapshot a run
+	// would fix now: the newest batch of the fixture.
+	if sql := m.Nodes["model.cartwheel.stg_events"].CompiledCode; !strings.Contains(sql, "where ingested_at <= cast('2026-03-04 23:59:01.000000' as TIMESTAMP)") {
+		t.Errorf("stg_events compiled SQL:\n%s", sql)
+	}
+	if src := m.Sources["source.cartwheel.cartwheel.sessions"]; src == nil || src.LoadedAtField != "closed_at" {
+		t.Errorf("sessions source: %+v", src)
 	}
 	if c := fact.Columns["converted"]; c == nil || !strings.Contains(c.Description, "purchases > 0") || c.DataType != "BOOLEAN" {
 		t.Errorf("fact.converted: %+v", c)
@@ -105,5 +113,9 @@ func TestDocsWithoutWarehouse(t *testing.T) {
 	sql := m.Nodes["model.cartwheel.dim_time"].CompiledCode
 	if !strings.Contains(sql, "DATEADD(day, n.n,") || strings.Contains(sql, "generate_series") {
 		t.Errorf("dim_time for Redshift:\n%s", sql)
+	}
+	// No warehouse, no snapshot: the staging SQL reads the live sources.
+	if sql := m.Nodes["model.cartwheel.stg_sessions"].CompiledCode; !strings.Contains(sql, "where 1 = 1") {
+		t.Errorf("stg_sessions without a warehouse:\n%s", sql)
 	}
 }

@@ -76,8 +76,9 @@ func List(p *Project, opts ...Option) ([]*Node, error) {
 }
 
 // Compile returns the SQL a model or test compiles to: for db's dialect
-// (and with is_incremental() as the next run would see it) or, with a nil
-// db, for WithDialect's dialect.
+// (with is_incremental() and snapshot_at as a run would see them now) or,
+// with a nil db, for WithDialect's dialect (and no snapshot_at unless
+// WithVars passes one).
 func Compile(ctx context.Context, db DB, p *Project, name string, opts ...Option) (string, error) {
 	o := newOptions(opts)
 	n := p.Node(name)
@@ -104,7 +105,11 @@ func Compile(ctx context.Context, db DB, p *Project, name string, opts ...Option
 	if d == "" {
 		d = warehouse.DuckDB
 	}
-	c, err := p.compileNode(n, d, o.vars, incr)
+	vars, _, _, err := p.fixSnapshot(ctx, db, o.vars)
+	if err != nil {
+		return "", err
+	}
+	c, err := p.compileNode(n, d, vars, incr)
 	if err != nil {
 		return "", err
 	}

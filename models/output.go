@@ -118,6 +118,9 @@ func (r *runner) header(cmd string, rep *Report) {
 	}
 	r.out.line("Running cartwheel models %s on %s with %d thread%s: %s, %s", cmd, r.dialect, r.o.threads, plural(int64(r.o.threads)),
 		nodeCounts(counts), count(sources, "source"))
+	if r.snapshot != "" {
+		r.out.line("%s", r.snapshot)
+	}
 	r.out.line("")
 	if len(r.pl.order) == 0 {
 		r.out.line("Nothing to do: the selection matches no node to %s.", cmd)

@@ -80,6 +80,10 @@ type Node struct {
 
 	SourceName string // sources: the source's name
 	Identifier string // sources: the table's name in the warehouse
+	// LoadedAtField is, for a source table, the column (or expression)
+	// holding when each row was loaded (dbt's loaded_at_field): the
+	// runner's snapshot bound (see snapshot_at in the package doc).
+	LoadedAtField string
 
 	TestName     string         // generic tests: not_null, unique, accepted_values, relationships
 	TestKwargs   map[string]any // generic tests: their arguments
@@ -485,6 +489,10 @@ func (p *Project) applyProperties(f string) error {
 			}
 			if n.Identifier == "" {
 				n.Identifier = t.Name
+			}
+			n.LoadedAtField = strings.TrimSpace(s.LoadedAtField)
+			if t.LoadedAtField != nil {
+				n.LoadedAtField = strings.TrimSpace(*t.LoadedAtField)
 			}
 			if p.Nodes[n.UniqueID] != nil {
 				errs = append(errs, &ParseError{File: f, Line: t.Line, Msg: fmt.Sprintf("source %s.%s is declared twice", s.Name, t.Name)})

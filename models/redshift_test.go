@@ -30,8 +30,8 @@ var redshiftLacks = []struct{ name, pattern string }{
 }
 
 // TestRedshiftGuard renders every model and test of the built-in project for
-// Redshift — first runs and incremental runs — and checks the SQL against
-// the constructs Redshift lacks.
+// Redshift — first runs and incremental runs, with and without a snapshot —
+// and checks the SQL against the constructs Redshift lacks.
 func TestRedshiftGuard(t *testing.T) {
 	p := builtin(t)
 	rendered := 0
@@ -39,16 +39,18 @@ func TestRedshiftGuard(t *testing.T) {
 		if n.tpl == nil {
 			continue
 		}
-		for _, incr := range []bool{false, true} {
-			c, err := p.compileNode(n, warehouse.Redshift, nil, incr)
-			if err != nil {
-				t.Fatalf("%s: %v", n.UniqueID, err)
-			}
-			rendered++
-			for _, bad := range redshiftLacks {
-				if loc := regexp.MustCompile(bad.pattern).FindStringIndex(c.sql); loc != nil {
-					t.Errorf("%s (incremental=%v) uses %s, which Redshift lacks: …%s…", n.UniqueID, incr, bad.name,
-						strings.TrimSpace(c.sql[max(0, loc[0]-40):min(len(c.sql), loc[1]+40)]))
+		for _, vars := range []map[string]any{nil, {SnapshotVar: "2026-03-02 12:00:00.000000"}} {
+			for _, incr := range []bool{false, true} {
+				c, err := p.compileNode(n, warehouse.Redshift, vars, incr)
+				if err != nil {
+					t.Fatalf("%s: %v", n.UniqueID, err)
+				}
+				rendered++
+				for _, bad := range redshiftLacks {
+					if loc := regexp.MustCompile(bad.pattern).FindStringIndex(c.sql); loc != nil {
+						t.Errorf("%s (incremental=%v, vars %v) uses %s, which Redshift lacks: …%s…", n.UniqueID, incr, vars, bad.name,
+							strings.TrimSpace(c.sql[max(0, loc[0]-40):min(len(c.sql), loc[1]+40)]))
+					}
 				}
 			}
 		}

@@ -49,6 +49,10 @@ type Report struct {
 	Started  time.Time
 	Elapsed  time.Duration
 	Warnings []string
+	// SnapshotAt is the snapshot_at every node of the command saw (UTC,
+	// "2006-01-02 15:04:05.000000"); "" when there was none (no source
+	// with a loaded_at_field, or snapshot_at passed as null).
+	SnapshotAt string
 }
 
 // Counts returns dbt's summary figures: PASS (success and pass), WARN,
@@ -229,6 +233,8 @@ type runner struct {
 	dialect warehouse.Dialect
 	out     *printer
 	pl      *plan
+	// snapshot is the log line of the invocation's snapshot, or "".
+	snapshot string
 
 	mu      sync.Mutex
 	schemas map[string]bool
@@ -243,9 +249,23 @@ func execute(ctx context.Context, db DB, p *Project, cmd string, opts []Option) 
 	if cmd != "run" && len(splitTerms(o.selects)) > 0 {
 		p.withTests(sel, excluded)
 	}
+	// One invocation reads one snapshot of the streaming sources, fixed
+	// before anything runs.
+	started := o.now()
+	vars, snap, hasSnap, err := p.fixSnapshot(ctx, db, o.vars)
+	if err != nil {
+		return nil, fmt.Errorf("models %s: %w", cmd, err)
+	}
+	o.vars = vars
 	r := &runner{p: p, db: db, o: o, dialect: db.Dialect(), pl: p.plan(cmd, sel), schemas: map[string]bool{}}
 	r.out = &printer{w: o.out, now: o.now, total: len(r.pl.order)}
-	rep := &Report{Command: cmd, Started: o.now(), Warnings: append(slices.Clone(p.Warnings), warnings...)}
+	rep := &Report{Command: cmd, Started: started, Warnings: append(slices.Clone(p.Warnings), warnings...)}
+	if at, ok := snap.at.(string); ok {
+		rep.SnapshotAt = at
+	}
+	if hasSnap {
+		r.snapshot = snap.describe()
+	}
 	r.header(cmd, rep)
 	results := r.schedule(ctx)
 	rep.Elapsed = o.now().Sub(rep.Started)

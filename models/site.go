@@ -191,7 +191,7 @@ details summary { cursor: pointer; color: var(--accent); }
 {{- define "nodedoc"}}
 <section class="node-doc" id="{{.UniqueID}}">
 <h2>{{.Label}}<span class="kind">{{.ResourceType}}{{if eq .ResourceType "model"}} · {{.Config.Materialized}}{{end}}</span></h2>
-<p class="meta">{{if .RelationName}}Relation <code>{{.RelationName}}</code> · {{end}}File <code>{{.OriginalPath}}</code>{{if and .PatchPath (ne .PatchPath .OriginalPath)}} · documented in <code>{{.PatchPath}}</code>{{end}}{{if .Tags}} · tags <code>{{join .Tags ", "}}</code>{{end}}{{if .Config.UniqueKey}} · unique key <code>{{join .Config.UniqueKey ", "}}</code>{{end}}{{if eq .ResourceType "test"}} · severity <code>{{.Config.Severity}}</code>{{end}}</p>
+<p class="meta">{{if .RelationName}}Relation <code>{{.RelationName}}</code> · {{end}}File <code>{{.OriginalPath}}</code>{{if and .PatchPath (ne .PatchPath .OriginalPath)}} · documented in <code>{{.PatchPath}}</code>{{end}}{{if .Tags}} · tags <code>{{join .Tags ", "}}</code>{{end}}{{if .Config.UniqueKey}} · unique key <code>{{join .Config.UniqueKey ", "}}</code>{{end}}{{if eq .ResourceType "test"}} · severity <code>{{.Config.Severity}}</code>{{end}}{{if .LoadedAtField}} · loaded at <code>{{.LoadedAtField}}</code> (bounds snapshot_at){{end}}</p>
 {{if .Description}}<p>{{.Description}}</p>{{else}}<p class="undocumented">No description.</p>{{end}}
 {{if .Parents}}<p class="meta">Depends on: {{range $i, $p := .Parents}}{{if $i}}, {{end}}<a href="#{{$p}}">{{short $p}}</a>{{end}}</p>{{end}}
 {{if .Children}}<p class="meta">Used by: {{range $i, $c := .Children}}{{if $i}}, {{end}}<a href="#{{$c}}">{{short $c}}</a>{{end}}</p>{{end}}

@@ -76,11 +76,12 @@ func (c *columnProps) UnmarshalYAML(v *yaml.Node) error {
 }
 
 type sourceProps struct {
-	Name        string       `yaml:"name"`
-	Description string       `yaml:"description"`
-	Schema      string       `yaml:"schema"`
-	Tables      []tableProps `yaml:"tables"`
-	Line        int          `yaml:"-"`
+	Name          string       `yaml:"name"`
+	Description   string       `yaml:"description"`
+	Schema        string       `yaml:"schema"`
+	LoadedAtField string       `yaml:"loaded_at_field"` // the default of its tables
+	Tables        []tableProps `yaml:"tables"`
+	Line          int          `yaml:"-"`
 }
 
 func (s *sourceProps) UnmarshalYAML(v *yaml.Node) error {
@@ -93,13 +94,14 @@ func (s *sourceProps) UnmarshalYAML(v *yaml.Node) error {
 }
 
 type tableProps struct {
-	Name        string        `yaml:"name"`
-	Identifier  string        `yaml:"identifier"`
-	Description string        `yaml:"description"`
-	Columns     []columnProps `yaml:"columns"`
-	Tests       []yaml.Node   `yaml:"tests"`
-	DataTests   []yaml.Node   `yaml:"data_tests"`
-	Line        int           `yaml:"-"`
+	Name          string        `yaml:"name"`
+	Identifier    string        `yaml:"identifier"`
+	Description   string        `yaml:"description"`
+	LoadedAtField *string       `yaml:"loaded_at_field"` // "" turns the source's default off
+	Columns       []columnProps `yaml:"columns"`
+	Tests         []yaml.Node   `yaml:"tests"`
+	DataTests     []yaml.Node   `yaml:"data_tests"`
+	Line          int           `yaml:"-"`
 }
 
 func (t *tableProps) UnmarshalYAML(v *yaml.Node) error {
