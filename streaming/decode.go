@@ -1,6 +1,8 @@
 package streaming
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -94,9 +96,6 @@ type scanner struct {
 	b      []byte
 	i      int
 	fields [nFields]raw
-	// intern holds copies of low-cardinality values (device, country,
-	// category, referrer, event types) so that events do not pin records.
-	intern map[string]string
 }
 
 // Decoder decodes event records. It is not safe for concurrent use; give each
@@ -107,7 +106,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder.
 func NewDecoder() *Decoder {
-	return &Decoder{s: scanner{intern: make(map[string]string)}}
+	return &Decoder{}
 }
 
 // Decode parses and validates one record value. nowMicros is the wall clock
@@ -396,6 +395,16 @@ func (s *scanner) str() (string, bool, *RejectError) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(b) {
+		if s.i+8 <= len(b) {
+			// Eight bytes at a time: jump to the first quote, backslash,
+			// control character or UTF-8 lead byte, if any.
+			hits := specialBytes(binary.LittleEndian.Uint64(b[s.i:]))
+			if hits == 0 {
+				s.i += 8
+				continue
+			}
+			s.i += bits.TrailingZeros64(hits) >> 3
+		}
 		c := b[s.i]
 		switch {
 		case c == '"':
@@ -593,14 +602,13 @@ func (s *scanner) event(nowMicros int64) (Event, error) {
 		f   field
 		bit uint16
 		dst *string
-		in  bool
 	}{
-		{fProductID, HasProductID, &e.ProductID, false},
-		{fSessionID, HasClientSessionID, &e.ClientSessionID, false},
-		{fDevice, HasDevice, &e.Device, true},
-		{fCountry, HasCountry, &e.Country, true},
-		{fCategory, HasCategory, &e.Category, true},
-		{fReferrer, HasReferrer, &e.Referrer, true},
+		{fProductID, HasProductID, &e.ProductID},
+		{fSessionID, HasClientSessionID, &e.ClientSessionID},
+		{fDevice, HasDevice, &e.Device},
+		{fCountry, HasCountry, &e.Country},
+		{fCategory, HasCategory, &e.Category},
+		{fReferrer, HasReferrer, &e.Referrer},
 	} {
 		if f[o.f].kind != kString {
 			continue
@@ -608,9 +616,6 @@ func (s *scanner) event(nowMicros int64) (Event, error) {
 		v, err := s.text(o.f, 0, MaxTextBytes)
 		if err != nil {
 			return Event{}, err
-		}
-		if o.in {
-			v = s.interned(v)
 		}
 		*o.dst = v
 		e.Has |= o.bit
@@ -641,20 +646,6 @@ func (s *scanner) text(f field, minLen, maxLen int) (string, *RejectError) {
 	return r.text, nil
 }
 
-// interned returns a stable copy of a low-cardinality value. The table is
-// bounded so that a high-cardinality field cannot grow it without limit.
-func (s *scanner) interned(v string) string {
-	if c, ok := s.intern[v]; ok {
-		return c
-	}
-	if len(s.intern) >= 4096 {
-		return v
-	}
-	c := string([]byte(v))
-	s.intern[c] = c
-	return c
-}
-
 // quote renders a value for an error detail, shortened to max bytes.
 func quote(v string, max int) string {
 	if len(v) > max {
@@ -675,4 +666,20 @@ func UserIDOf(value []byte) (string, bool) {
 		return "", false
 	}
 	return strings.Clone(f.text), true
+}
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// specialBytes marks, with the high bit of each byte, the bytes of x that
+// a string scan must look at: '"', '\\', below 0x20, above 0x7f. SWAR:
+// (v - 0x01…) &^ v flags a zero byte of v, (x - 0x20…) &^ x one below 0x20,
+// and a byte above 0x7f shows its own high bit. A borrow can flag a byte
+// above a true hit, never below one, so the lowest flag is exact.
+func specialBytes(x uint64) uint64 {
+	quote := x ^ ('"' * lsb8)
+	backslash := x ^ ('\\' * lsb8)
+	return ((x-0x20*lsb8)&^x | (quote-lsb8)&^quote | (backslash-lsb8)&^backslash | x) & msb8
 }

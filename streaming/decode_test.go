@@ -1,8 +1,11 @@
 package streaming
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +241,37 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if _, err := d.Decode(rec, testNow); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestSpecialBytes(t *testing.T) {
+	// slow returns the index of the first special byte, or 8.
+	slow := func(b []byte) int {
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 || c > 0x7f {
+				return i
+			}
+		}
+		return 8
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	special := []byte{'"', '\\', 0, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, 'a', '#', ']', '[', 0x5b, 0x5d, 0x23}
+	b := make([]byte, 8)
+	for range 200_000 {
+		for i := range b {
+			if rng.IntN(3) == 0 {
+				b[i] = special[rng.IntN(len(special))]
+			} else {
+				b[i] = byte(rng.IntN(256))
+			}
+		}
+		first := 8
+		if h := specialBytes(binary.LittleEndian.Uint64(b)); h != 0 {
+			first = bits.TrailingZeros64(h) >> 3
+		}
+		if want := slow(b); first != want {
+			t.Fatalf("first special byte of %q: %d, want %d", b, first, want)
 		}
 	}
 }

@@ -31,19 +31,19 @@ func (d *dedupeSet) key(id string) [2]uint64 {
 	return [2]uint64{maphash.String(d.seed1, id), maphash.String(d.seed2, id)}
 }
 
-// seen reports whether id was accepted within the kept generations.
-func (d *dedupeSet) seen(id string) bool {
-	k := d.key(id)
-	for _, s := range d.sets {
-		if _, ok := s[k]; ok {
+// seen reports whether the id of key k was accepted within the kept
+// generations.
+func (d *dedupeSet) seen(k [2]uint64) bool {
+	for i := 2; i >= 0; i-- { // a duplicate is most often a recent one
+		if _, ok := d.sets[i][k]; ok {
 			return true
 		}
 	}
 	return false
 }
 
-func (d *dedupeSet) add(id string) {
-	d.sets[2][d.key(id)] = struct{}{}
+func (d *dedupeSet) add(k [2]uint64) {
+	d.sets[2][k] = struct{}{}
 }
 
 // advance moves to the generation of maxTime; a new generation begins at
@@ -63,7 +63,8 @@ func (d *dedupeSet) advance(maxTime, offset int64) {
 		steps = 3
 	}
 	for ; steps > 0; steps-- {
-		d.sets[0], d.sets[1], d.sets[2] = d.sets[1], d.sets[2], make(map[[2]uint64]struct{})
+		// Size the new generation like the last: growing a map rehashes it.
+		d.sets[0], d.sets[1], d.sets[2] = d.sets[1], d.sets[2], make(map[[2]uint64]struct{}, len(d.sets[2]))
 		d.starts[0], d.starts[1], d.starts[2] = d.starts[1], d.starts[2], offset
 	}
 	d.gen = g

@@ -39,7 +39,8 @@ func (p *partition) watermark() int64 {
 // accept applies one decoded event at offset: duplicate check, lateness,
 // sessionization. It reports whether the event is a duplicate.
 func (p *partition) accept(e *Event) (duplicate bool) {
-	if p.dedupe.seen(e.EventID) {
+	id := p.dedupe.key(e.EventID)
+	if p.dedupe.seen(id) {
 		return true
 	}
 	wm := p.watermark()
@@ -51,7 +52,7 @@ func (p *partition) accept(e *Event) (duplicate bool) {
 		p.maxTime = e.Time
 		p.dedupe.advance(p.maxTime, e.Offset)
 	}
-	p.dedupe.add(e.EventID)
+	p.dedupe.add(id)
 	return false
 }
 

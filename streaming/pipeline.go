@@ -96,6 +96,7 @@ func WithMetrics(m *Metrics) Option { return func(c *config) { c.metrics = m } }
 // WithCommitObserver calls fn after each commit with the produce timestamps
 // (µs) of the batch's records and the commit time: from that moment the
 // records are visible to queries. The benchmarks measure freshness with it.
+// fn must not keep producedAt: the slice is reused.
 func WithCommitObserver(fn func(producedAt []int64, committedAt time.Time)) Option {
 	return func(c *config) { c.observe = fn }
 }
@@ -115,14 +116,17 @@ type Pipeline struct {
 	// mu guards the partition state; the polling goroutine holds it while it
 	// processes records, the rebalance callbacks while they change the
 	// assignment.
-	mu       sync.Mutex
-	parts    map[int32]*partition
-	touched  map[int32]bool
-	pending  *pendingBatch
-	dec      *Decoder
-	closing  bool
-	commits  chan *pendingBatch
-	inflight sync.WaitGroup
+	mu      sync.Mutex
+	parts   map[int32]*partition
+	touched map[int32]bool
+	pending *pendingBatch
+	dec     *Decoder
+	closing bool
+	commits chan *pendingBatch
+	free    chan *pendingBatch // committed batches, for reuse
+	// lastEvents and lastRecords size a new batch like the last one cut.
+	lastEvents, lastRecords int
+	inflight                sync.WaitGroup
 
 	pollCancel context.CancelFunc // interrupts the current poll
 
@@ -227,6 +231,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	p.commits = make(chan *pendingBatch, 1)
+	p.free = make(chan *pendingBatch, 2)
 	commitDone := make(chan struct{})
 	// The committer outlives runCtx so that a shutdown still commits what
 	// was read; it has its own bound.
@@ -420,7 +425,8 @@ func (p *Pipeline) cut(final bool) {
 		}
 	}
 	clear(p.touched)
-	p.pending = &pendingBatch{first: now}
+	p.lastEvents, p.lastRecords = len(b.Events), len(b.produced)
+	p.pending = p.newBatch(now)
 	if b.records == 0 && len(b.Sessions) == 0 && len(b.Checkpoints) == 0 {
 		return
 	}
@@ -434,6 +440,9 @@ func (p *Pipeline) cut(final bool) {
 		}
 	}
 	p.cfg.metrics.OpenSessions.Set(float64(open))
+	if pr, ok := p.store.(Preparer); ok {
+		pr.Prepare(&b.Batch)
+	}
 	p.inflight.Add(1)
 	p.commits <- b
 }
@@ -454,6 +463,39 @@ func (p *Pipeline) commitLoop(ctx context.Context, cl *kgo.Client) {
 			}
 		}
 		p.inflight.Done()
+		p.recycle(b)
+	}
+}
+
+// newBatch returns an empty batch, reusing a committed one when there is
+// one: a full batch is tens of megabytes of events, and growing a fresh one
+// each time costs more than filling it.
+func (p *Pipeline) newBatch(now time.Time) *pendingBatch {
+	select {
+	case b := <-p.free:
+		b.first = now
+		return b
+	default:
+		// Size a new batch like the last one.
+		b := &pendingBatch{first: now}
+		b.Events = make([]Event, 0, p.lastEvents)
+		b.produced = make([]int64, 0, p.lastRecords)
+		return b
+	}
+}
+
+// recycle empties a committed batch (dropping its references to record
+// values) and keeps it for newBatch.
+func (p *Pipeline) recycle(b *pendingBatch) {
+	clear(b.Events)
+	clear(b.Rejected)
+	clear(b.Sessions)
+	*b = pendingBatch{Batch: Batch{
+		Events: b.Events[:0], Rejected: b.Rejected[:0], Sessions: b.Sessions[:0], Checkpoints: b.Checkpoints[:0],
+	}, produced: b.produced[:0]}
+	select {
+	case p.free <- b:
+	default:
 	}
 }
 

@@ -18,7 +18,15 @@ type Store interface {
 	// Commit writes a batch in one transaction: all of it or none. It fails
 	// with a *FencedError when a partition's stored offset is not the one
 	// the batch continues from (another consumer committed it meanwhile).
+	// Commit must not keep b or its slices: the pipeline reuses them.
 	Commit(ctx context.Context, b *Batch) error
+}
+
+// Preparer is implemented by a Store that can encode a batch's rows before
+// Commit. The pipeline calls Prepare on its consuming goroutine, so that the
+// encoding overlaps the commit of the batch before.
+type Preparer interface {
+	Prepare(b *Batch)
 }
 
 // Batch is the unit of an exactly-once commit.
@@ -31,6 +39,9 @@ type Batch struct {
 	// IngestedAt is the wall-clock time of the batch cut, µs: the events'
 	// ingested_at and the rejections' received_at.
 	IngestedAt int64
+	// Prepared holds the rows as the store's Prepare encoded them, for its
+	// Commit (and any retry of it); nil when the store has no Prepare.
+	Prepared any
 }
 
 // Rejected is a record that ended in rejected_events.

@@ -63,14 +63,17 @@ var (
 
 var viewSeq atomic.Int64
 
-// loadArrow builds one record with fill and inserts it into table.
-func (t *duckTx) loadArrow(ctx context.Context, table string, schema *arrow.Schema, fill func(cols []array.Builder)) error {
+// buildRecord fills one Arrow record batch of schema.
+func buildRecord(schema *arrow.Schema, fill func(cols []array.Builder)) arrow.RecordBatch {
 	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer bld.Release()
 	fill(bld.Fields())
-	rec := bld.NewRecordBatch()
-	defer rec.Release()
-	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+	return bld.NewRecordBatch()
+}
+
+// insertRecord inserts rec into table: DuckDB scans it in place.
+func (t *duckTx) insertRecord(ctx context.Context, table string, rec arrow.RecordBatch) error {
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
 		return err
 	}
@@ -94,6 +97,49 @@ func (t *duckTx) loadArrow(ctx context.Context, table string, schema *arrow.Sche
 	})
 }
 
+// prepared is a batch's rows encoded ahead of the commit (see DB.Prepare).
+// The records live as long as the batch: a retried commit reuses them.
+type prepared struct {
+	events, sessions, rejected arrow.RecordBatch
+}
+
+// prepare encodes the batch's rows as Arrow records.
+func (d *duckDB) prepare(b *streaming.Batch) {
+	var p prepared
+	if len(b.Events) > 0 {
+		p.events = eventsRecord(b)
+	}
+	if len(b.Sessions) > 0 {
+		p.sessions = sessionsRecord(b)
+	}
+	if len(b.Rejected) > 0 {
+		p.rejected = rejectedRecord(b)
+	}
+	b.Prepared = &p
+}
+
+// load inserts a prepared record, or builds it now.
+func (t *duckTx) load(ctx context.Context, table string, b *streaming.Batch, pick func(*prepared) arrow.RecordBatch, build func(*streaming.Batch) arrow.RecordBatch) error {
+	if p, ok := b.Prepared.(*prepared); ok && pick(p) != nil {
+		return t.insertRecord(ctx, table, pick(p))
+	}
+	rec := build(b)
+	defer rec.Release()
+	return t.insertRecord(ctx, table, rec)
+}
+
+func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+	return t.load(ctx, "events", b, func(p *prepared) arrow.RecordBatch { return p.events }, eventsRecord)
+}
+
+func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+	return t.load(ctx, "sessions", b, func(p *prepared) arrow.RecordBatch { return p.sessions }, sessionsRecord)
+}
+
+func (t *duckTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+	return t.load(ctx, "rejected_events", b, func(p *prepared) arrow.RecordBatch { return p.rejected }, rejectedRecord)
+}
+
 func optString(b *array.StringBuilder, has bool, v string) {
 	if has {
 		b.Append(v)
@@ -102,20 +148,33 @@ func optString(b *array.StringBuilder, has bool, v string) {
 	}
 }
 
-func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+func eventsRecord(b *streaming.Batch) arrow.RecordBatch {
 	ingested := arrow.Timestamp(b.IngestedAt)
-	return t.loadArrow(ctx, "events", eventsSchema, func(c []array.Builder) {
+	return buildRecord(eventsSchema, func(c []array.Builder) {
 		n := len(b.Events)
 		for _, col := range c {
 			col.Reserve(n)
 		}
-		var idBytes, userBytes int
+		// Size every string column's data once: growing them as they fill
+		// copied each several times.
+		var size [13]int
 		for i := range b.Events {
-			idBytes += len(b.Events[i].EventID)
-			userBytes += len(b.Events[i].UserID)
+			e := &b.Events[i]
+			size[0] += len(e.EventID)
+			size[1] += len(e.Type.String())
+			size[2] += len(e.UserID)
+			size[4] += len(e.ProductID)
+			size[8] += len(e.ClientSessionID)
+			size[9] += len(e.Device)
+			size[10] += len(e.Country)
+			size[11] += len(e.Category)
+			size[12] += len(e.Referrer)
 		}
-		c[0].(*array.StringBuilder).ReserveData(idBytes)
-		c[2].(*array.StringBuilder).ReserveData(userBytes)
+		for i, n := range size {
+			if n > 0 {
+				c[i].(*array.StringBuilder).ReserveData(n)
+			}
+		}
 		eventID, eventType, user := c[0].(*array.StringBuilder), c[1].(*array.StringBuilder), c[2].(*array.StringBuilder)
 		eventTime, product := c[3].(*array.TimestampBuilder), c[4].(*array.StringBuilder)
 		price, qty, revenue := c[5].(*array.Decimal128Builder), c[6].(*array.Int32Builder), c[7].(*array.Decimal128Builder)
@@ -150,9 +209,9 @@ func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
 	})
 }
 
-func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+func sessionsRecord(b *streaming.Batch) arrow.RecordBatch {
 	closed := arrow.Timestamp(b.IngestedAt)
-	return t.loadArrow(ctx, "sessions", sessionsSchema, func(c []array.Builder) {
+	return buildRecord(sessionsSchema, func(c []array.Builder) {
 		for i := range b.Sessions {
 			s := &b.Sessions[i]
 			c[0].(*array.StringBuilder).Append(s.SessionID)
@@ -171,9 +230,9 @@ func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
 	})
 }
 
-func (t *duckTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+func rejectedRecord(b *streaming.Batch) arrow.RecordBatch {
 	received := arrow.Timestamp(b.IngestedAt)
-	return t.loadArrow(ctx, "rejected_events", rejectedSchema, func(c []array.Builder) {
+	return buildRecord(rejectedSchema, func(c []array.Builder) {
 		for i := range b.Rejected {
 			r := &b.Rejected[i]
 			c[0].(*array.StringBuilder).Append(payloadText(r.Payload))

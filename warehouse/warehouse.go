@@ -156,6 +156,16 @@ func RedactDSN(dsn string) string {
 	return u.String()
 }
 
+// Prepare encodes b's rows ahead of its Commit, where the warehouse has
+// such an encoding (DuckDB's Arrow loader); elsewhere it does nothing. The
+// pipeline calls it on its consuming goroutine, so that encoding a batch
+// overlaps the commit of the one before.
+func (db *DB) Prepare(b *streaming.Batch) {
+	if p, ok := db.a.(interface{ prepare(*streaming.Batch) }); ok {
+		p.prepare(b)
+	}
+}
+
 // Dialect returns the warehouse's SQL dialect.
 func (db *DB) Dialect() Dialect { return db.dialect }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -40,6 +41,7 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 type globals struct {
 	configPath string
 	logLevel   string
+	cpuProfile string
 }
 
 func newRootCmd() *cobra.Command {
@@ -56,6 +58,26 @@ sessionizes them in event time, commits them exactly once to a warehouse
 	}
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML configuration file (defaults apply to what it leaves out)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default from config: info)")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
+	var profile *os.File
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return err
+		}
+		profile = f
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRunE = func(*cobra.Command, []string) error {
+		if profile == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		return profile.Close()
+	}
 	root.AddCommand(newRunCmd(g), newGenerateCmd(g), newReplayCmd(g), newBrokerCmd(g), newQueryCmd(g), newModelsCmd(g), newInitCmd(g))
 	return root
 }
