@@ -2,13 +2,22 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
 // golden compares got with testdata/fixture/NAME, or rewrites it with -update.
@@ -180,5 +189,56 @@ func TestDifferentialSessions(t *testing.T) {
 	// Ids are unique and derived from user and start.
 	if n := count(t, db, "SELECT count(*) - count(DISTINCT session_id) FROM sessions"); n != 0 {
 		t.Errorf("%d duplicate session ids", n)
+	}
+}
+
+// TestDeadlineStopCommits: a pipeline whose context ends by a deadline
+// (cartwheel run --duration) stops like one that is cancelled — it commits
+// what it has read — and reports no error.
+func TestDeadlineStopCommits(t *testing.T) {
+	const n = 5_000
+	b, _ := preload(t, n, 3)
+	db, err := warehouse.Open(context.Background(), "duckdb://"+filepath.Join(t.TempDir(), "w.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	polled := &pollCounter{}
+	// Batches are never cut by size or delay: only the final commit can
+	// write anything.
+	p, err := streaming.New(db, streaming.WithBrokers(b.Addrs()...), streaming.WithBatch(1_000_000, time.Hour),
+		streaming.WithKafkaOptions(kgo.WithHooks(polled)),
+		streaming.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, end := context.WithCancelCause(context.Background())
+	defer end(nil)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for wait := time.Now().Add(60 * time.Second); polled.n.Load() < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("polled %d of %d records in 60 s", polled.n.Load(), n)
+		}
+	}
+	end(context.DeadlineExceeded) // what a parent deadline looks like to the pipeline
+	if err := <-done; err != nil {
+		t.Fatalf("Run after the deadline: %v", err)
+	}
+	r, err := db.Query(context.Background(), "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM rejected_events)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Rows[0][0]; got != int64(n) {
+		t.Fatalf("committed %v of %d records at the deadline", got, n)
+	}
+}
+
+// pollCounter counts the records the consumer has polled.
+type pollCounter struct{ n atomic.Int64 }
+
+func (c *pollCounter) OnFetchRecordUnbuffered(_ *kgo.Record, polled bool) {
+	if polled {
+		c.n.Add(1)
 	}
 }

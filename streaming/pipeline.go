@@ -271,7 +271,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		if runCtx.Err() != nil {
 			cl.AllowRebalance()
-			if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			// The caller's cancellation or deadline (cartwheel run
+			// --duration) is a normal stop, with a final commit; another
+			// cause is a failure.
+			if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				p.setFatal(err)
 			}
 			return finish(false)
