@@ -32,7 +32,7 @@ test-e2e:
 # whole-pipeline benchmarks (events/s, replay vs DuckDB SQL, freshness,
 # PostgreSQL) and the 10M-event model build. Compare within one run.
 bench: build
-	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./streaming/... ./generator/...
+	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./streaming/... ./generator/... ./warehouse/...
 	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
