@@ -128,18 +128,32 @@ func isLoopback(a net.Addr) bool {
 }
 
 // auth requires the bearer token on actions when the server is reachable
-// from other hosts.
+// from other hosts: "Authorization: Bearer <token>" (RFC 6750; the scheme
+// is case-insensitive, RFC 7235). A header without the Bearer scheme, such
+// as the bare token, is refused.
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.loopback {
-			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			got, ok := bearerToken(r.Header.Get("Authorization"))
+			if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", "Bearer")
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
 				return
 			}
 		}
 		h(w, r)
 	}
+}
+
+// bearerToken returns the credentials of an Authorization header of the
+// Bearer scheme (matched case-insensitively, followed by one or more
+// spaces), and false for any other header.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(token, " "), true
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -414,14 +414,44 @@ func TestAuthWithoutServe(t *testing.T) {
 }
 
 // TestAuthRawTokenWithoutScheme: the README asks for
-// "Authorization: Bearer $token", but auth cuts the "Bearer " prefix only
-// when present, so the bare token is accepted as well.
+// "Authorization: Bearer $token"; the bare token (auth once cut the
+// "Bearer " prefix only when present) is refused.
 func TestAuthRawTokenWithoutScheme(t *testing.T) {
-	knownBug(t, `api: "Authorization: <token>" without the Bearer scheme is accepted`)
 	rec := serve(t, New(&fakeQuerier{}, WithToken("tok")).Handler(), http.MethodPost, "/api/query", `{"sql":"SELECT 1"}`,
 		http.Header{"Authorization": {"tok"}})
 	if rec.Code != http.StatusUnauthorized {
 		t.Fatalf("status = %d, want 401", rec.Code)
+	}
+	if got := rec.Header().Get("WWW-Authenticate"); got != "Bearer" {
+		t.Errorf("WWW-Authenticate = %q, want Bearer", got)
+	}
+}
+
+// TestAuthScheme: the scheme is case-insensitive (RFC 7235) and must be
+// Bearer, followed by the token after one or more spaces.
+func TestAuthScheme(t *testing.T) {
+	tests := []struct {
+		header string
+		status int
+	}{
+		{"Bearer tok", 200},
+		{"bearer tok", 200},
+		{"BEARER tok", 200},
+		{"Bearer   tok", 200},
+		{"tok", 401},
+		{"Bearertok", 401},
+		{"Bearer", 401},
+		{"Bearer\ttok", 401},
+		{"Token tok", 401},
+		{"Bearer Bearer tok", 401},
+	}
+	h := New(&fakeQuerier{res: &warehouse.Result{Columns: []warehouse.Column{{Name: "n", Kind: warehouse.KindInt}}, Rows: [][]any{{int64(1)}}}},
+		WithToken("tok")).Handler()
+	for _, tc := range tests {
+		rec := serve(t, h, http.MethodPost, "/api/query", `{"sql":"SELECT 1"}`, http.Header{"Authorization": {tc.header}})
+		if rec.Code != tc.status {
+			t.Errorf("Authorization %q: status = %d, want %d", tc.header, rec.Code, tc.status)
+		}
 	}
 }
 
