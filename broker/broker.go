@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,7 +61,11 @@ func WithListen(addr string) Option { return func(c *config) { c.listen = addr }
 // WithTopics sets the topics to create at start.
 func WithTopics(t ...Topic) Option { return func(c *config) { c.topics = t } }
 
-// WithRetention bounds each partition's log by bytes and age.
+// WithRetention bounds each partition's log by bytes and age; both must be
+// positive (Start refuses anything else: to kfake a retention.bytes of 0
+// deletes every record). The bounds are set on the topics Start creates and
+// on those it finds in the data dir, so a restart with other values applies
+// them.
 func WithRetention(bytes int64, age time.Duration) Option {
 	return func(c *config) { c.retentionBytes, c.retention = bytes, age }
 }
@@ -86,6 +92,12 @@ func Start(opts ...Option) (*Broker, error) {
 	}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.retentionBytes <= 0 {
+		return nil, fmt.Errorf("broker: retention bytes must be positive, got %d", c.retentionBytes)
+	}
+	if c.retention < time.Millisecond {
+		return nil, fmt.Errorf("broker: retention must be at least 1ms, got %v", c.retention)
 	}
 	b := &Broker{cfg: c}
 	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(DefaultPartitions)}
@@ -120,20 +132,74 @@ func Start(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
 	b.cluster = cl
+	configs := map[string]string{
+		"retention.bytes": strconv.FormatInt(c.retentionBytes, 10),
+		"retention.ms":    strconv.FormatInt(c.retention.Milliseconds(), 10),
+		"segment.bytes":   strconv.Itoa(segmentBytes),
+	}
+	var existing []string
 	for _, t := range c.topics {
 		// SeedTopics is ignored when the data dir has data: create each
 		// topic and accept that it exists.
-		err := cl.CreateTopic(t.Name, t.Partitions, map[string]string{
-			"retention.bytes": strconv.FormatInt(c.retentionBytes, 10),
-			"retention.ms":    strconv.FormatInt(c.retention.Milliseconds(), 10),
-			"segment.bytes":   strconv.Itoa(segmentBytes),
-		})
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		err := cl.CreateTopic(t.Name, t.Partitions, configs)
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			if !slices.Contains(existing, t.Name) {
+				existing = append(existing, t.Name)
+			}
+		case err != nil:
 			b.Close()
 			return nil, fmt.Errorf("create topic %s: %w", t.Name, err)
 		}
 	}
+	// A topic restored from the data dir keeps the configs it was created
+	// with: set the configured ones (kfake persists the change).
+	if len(existing) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := alterTopicConfigs(ctx, cl.ListenAddrs(), existing, configs)
+		cancel()
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		c.log.Debug("broker: configs of existing topics set", "topics", existing, "retention_bytes", c.retentionBytes, "retention", c.retention)
+	}
 	return b, nil
+}
+
+// alterTopicConfigs sets configs on topics (IncrementalAlterConfigs SET;
+// the topics' other configs are left as they are).
+func alterTopicConfigs(ctx context.Context, brokers, topics []string, configs map[string]string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	names := slices.Sorted(maps.Keys(configs))
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for _, t := range topics {
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType = kmsg.ConfigResourceTypeTopic
+		r.ResourceName = t
+		for _, name := range names {
+			rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			rc.Name = name
+			rc.Op = kmsg.IncrementalAlterConfigOpSet
+			rc.Value = kmsg.StringPtr(configs[name])
+			r.Configs = append(r.Configs, rc)
+		}
+		req.Resources = append(req.Resources, r)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("set the configs of topics %v: %w", topics, err)
+	}
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return fmt.Errorf("set the configs of topic %s: %w", r.ResourceName, err)
+		}
+	}
+	return nil
 }
 
 // Addrs returns the broker's listen addresses.

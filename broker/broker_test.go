@@ -564,23 +564,105 @@ func TestRunStopsWithContext(t *testing.T) {
 	}
 }
 
-// TestRestartKeepsOldRetention: the retention of the configuration is
-// applied only when a topic is created; a broker restarted on its data dir
-// with another retention keeps the old one (CreateTopic reports
-// TopicAlreadyExists and Start accepts it), so changing kafka.retention or
-// kafka.retention_bytes in cartwheel.yaml has no effect on an existing log.
-func TestRestartKeepsOldRetention(t *testing.T) {
-	knownBug(t, "broker: a changed retention is ignored for topics that already exist in the data dir")
+// TestRestartAppliesNewRetention: a broker restarted on its data dir with
+// another retention sets it on the topics it finds there (it was once
+// applied only when a topic was created, so changing kafka.retention or
+// kafka.retention_bytes in cartwheel.yaml had no effect on an existing
+// log), keeps their records, and creates the topics that are new.
+func TestRestartAppliesNewRetention(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
 	b, err := Start(WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(1000, time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl := client(t, b)
+	produce(t, ctx, cl, "events", 3, []string{"k"}, time.Now().Add(-2*time.Hour))
+	cl.Close()
 	b.Close()
-	b2 := start(t, WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(2000, 2*time.Hour))
-	got := topicConfigs(t, ctx, client(t, b2), "events", "retention.bytes", "retention.ms")
-	if got["retention.bytes"] != "2000" || got["retention.ms"] != "7200000" {
-		t.Errorf("after a restart with a new retention the topic has %v", got)
+
+	b2 := start(t, WithDataDir(dir), WithTopics(Topic{"events", 1}, Topic{"events.dlq", 1}), WithRetention(2000, 2*time.Hour))
+	cl2 := client(t, b2)
+	want := map[string]string{"retention.bytes": "2000", "retention.ms": "7200000", "segment.bytes": strconv.Itoa(segmentBytes)}
+	for _, topic := range []string{"events", "events.dlq"} {
+		got := topicConfigs(t, ctx, cl2, topic, "retention.bytes", "retention.ms", "segment.bytes")
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s after a restart with a new retention: %v, want %v", topic, got, want)
+		}
+	}
+	if end, err := EndOffsets(ctx, cl2, "events"); err != nil || end[0] != 3 {
+		t.Errorf("end offset after the restart = %v, %v; want the 3 records kept", end, err)
+	}
+	cl2.Close()
+	b2.Close()
+
+	// The change is persisted: a third start with the same settings finds
+	// them.
+	b3 := start(t, WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(2000, 2*time.Hour))
+	if got := topicConfigs(t, ctx, client(t, b3), "events", "retention.bytes", "retention.ms"); got["retention.bytes"] != "2000" || got["retention.ms"] != "7200000" {
+		t.Errorf("after a second restart the topic has %v", got)
+	}
+}
+
+// TestRestartWithShorterRetention: a shorter age configured at a restart
+// drops the records it no longer covers when retention runs.
+func TestRestartWithShorterRetention(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	b, err := Start(WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(DefaultRetentionBytes, 3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, b)
+	produce(t, ctx, cl, "events", 4, []string{"k"}, time.Now().Add(-2*time.Hour))
+	produce(t, ctx, cl, "events", 3, []string{"k"}, time.Time{})
+	b.cluster.ApplyRetention()
+	if got := logStarts(t, ctx, cl, "events", 1)[0]; got != 0 {
+		t.Fatalf("log start under a 3h retention = %d, want 0", got)
+	}
+	cl.Close()
+	b.Close()
+
+	b2 := start(t, WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(DefaultRetentionBytes, time.Hour))
+	b2.cluster.ApplyRetention()
+	if got := logStarts(t, ctx, client(t, b2), "events", 1)[0]; got != 4 {
+		t.Errorf("log start under the new 1h retention = %d, want 4", got)
+	}
+}
+
+// TestStartRefusesNonPositiveRetention: to kfake a retention.bytes of 0
+// deletes every record; Start refuses it, and an age under a millisecond
+// (retention.ms 0) likewise.
+func TestStartRefusesNonPositiveRetention(t *testing.T) {
+	tests := []struct {
+		name  string
+		bytes int64
+		age   time.Duration
+		want  string
+	}{
+		{"zero bytes", 0, time.Hour, "retention bytes must be positive"},
+		{"negative bytes", -1, time.Hour, "retention bytes must be positive"},
+		{"zero age", 1 << 20, 0, "retention must be at least 1ms"},
+		{"negative age", 1 << 20, -time.Hour, "retention must be at least 1ms"},
+		{"under a millisecond", 1 << 20, time.Microsecond, "retention must be at least 1ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := Start(WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(tc.bytes, tc.age))
+			if err == nil {
+				b.Close()
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want %q", err, tc.want)
+			}
+			// Nothing was started: the data dir is free.
+			b2, err := Start(WithDataDir(dir))
+			if err != nil {
+				t.Fatalf("the data dir is still held: %v", err)
+			}
+			b2.Close()
+		})
 	}
 }
