@@ -6,6 +6,8 @@ package producer
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,13 +20,23 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
+// batchMaxBytes bounds a produced batch (ClientOptions); it is within the
+// max.message.bytes default of Kafka and kfake (1048588).
+const batchMaxBytes = 1 << 20
+
+// MaxRecordBytes is the largest record, key plus value, that File produces:
+// the batch bound of ClientOptions less 1 KiB for the batch and record
+// headers (under 100 bytes in fact). A larger record could never be
+// produced: franz-go would fail it with MESSAGE_TOO_LARGE.
+const MaxRecordBytes = batchMaxBytes - 1<<10
+
 // ClientOptions are the producer settings for bulk throughput: the records
 // of one partition stay in order (idempotent producer, franz-go's default).
 func ClientOptions() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(200_000),
-		kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.ProducerBatchMaxBytes(batchMaxBytes),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// A broker that stays unreachable fails the produce instead of
 		// hanging forever.
@@ -70,32 +82,132 @@ func (t *tracker) firstErr() error {
 }
 
 // KeyOf returns the record key of a JSON-lines record: its user_id, or, for
-// a record without a usable one, the record itself — so the partition of
-// every record, malformed or not, is the same on every run.
+// a record without a usable one (not a JSON object, no non-empty string
+// user_id, or one longer than the spec's streaming.MaxUserIDBytes, which
+// the consumer rejects anyway), a digest of the whole record: the first 16
+// hex digits of its SHA-256. The digest is deterministic, so the partition
+// of every record, malformed or not, is the same on every run (a replayed
+// file partitions the same way each time), and short, so a large malformed
+// record is not sent twice over (as key and value). A key is thus never
+// longer than MaxUserIDBytes.
 func KeyOf(line []byte) []byte {
-	if u, ok := streaming.UserIDOf(line); ok {
+	if u, ok := streaming.UserIDOf(line); ok && len(u) <= streaming.MaxUserIDBytes {
 		return []byte(u)
 	}
-	return line
+	return digestKey(line)
 }
 
-// File produces every line of r (one record per line; empty lines are
-// skipped) to topic and waits until all are acknowledged.
-func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Result, error) {
-	t := &tracker{end: make(map[int32]int64)}
+// digestKeyLen is the length of the key of a record without a user id.
+const digestKeyLen = 16
+
+func digestKey(line []byte) []byte {
+	sum := sha256.Sum256(line)
+	return hex.AppendEncode(make([]byte, 0, digestKeyLen), sum[:digestKeyLen/2])
+}
+
+// recordSize returns the size, key plus value, of the record File produces
+// for line, or 0 for a line short enough that its record is under
+// MaxRecordBytes whatever its key (at most MaxUserIDBytes).
+func recordSize(line []byte) int {
+	if len(line)+streaming.MaxUserIDBytes <= MaxRecordBytes {
+		return 0
+	}
+	return len(line) + len(KeyOf(line))
+}
+
+// blank reports whether a line holds nothing but JSON whitespace (spaces,
+// tabs, carriage returns): such a line is not a record.
+func blank(line []byte) bool {
+	for _, c := range line {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// lines scans the lines of r as File reads them. A line too long to be a
+// record at all stops the scan with ErrTooLong (see scanErr).
+func lines(r io.Reader) *bufio.Scanner {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	// MaxRecordBytes of content, plus "\r\n".
+	sc.Buffer(make([]byte, 0, 256<<10), MaxRecordBytes+2)
+	return sc
+}
+
+// ErrRecordTooLarge is the error of a line whose record exceeds
+// MaxRecordBytes.
+var ErrRecordTooLarge = errors.New("record too large")
+
+func tooLarge(line, size int) error {
+	if size < 0 {
+		return fmt.Errorf("line %d is longer than %d bytes, the limit of a Kafka record (key + value): %w", line, MaxRecordBytes, ErrRecordTooLarge)
+	}
+	return fmt.Errorf("line %d makes a record of %d bytes (key + value), over the limit of %d bytes: %w", line, size, MaxRecordBytes, ErrRecordTooLarge)
+}
+
+// scanErr is the error that ended a scan of lines at line (the last line
+// read whole).
+func scanErr(err error, line int) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return tooLarge(line+1, -1)
+	}
+	return fmt.Errorf("read line %d: %w", line+1, err)
+}
+
+// CheckFile reads r as File would and reports the first line File would
+// refuse — one whose record exceeds MaxRecordBytes — or a read error,
+// without producing anything. Replay runs it first, so that such a file
+// fails before any of it is produced.
+func CheckFile(r io.Reader) error {
+	sc := lines(r)
 	line := 0
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
-		if len(b) == 0 {
+		if blank(b) {
 			continue
+		}
+		if n := recordSize(b); n > MaxRecordBytes {
+			return tooLarge(line, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return scanErr(err, line)
+	}
+	return nil
+}
+
+// File produces every line of r to topic, one record per line keyed by
+// KeyOf, and waits until all are acknowledged. Empty lines and lines of
+// JSON whitespace only (spaces, tabs, carriage returns) are not records:
+// they are skipped, and nothing of them reaches the warehouse. Every other
+// line is produced as it is, malformed or not (the consumer rejects it).
+//
+// A line whose record would exceed MaxRecordBytes cannot be produced: File
+// stops there with an error (wrapping ErrRecordTooLarge) that names the
+// line and the limit, after the lines before it were acknowledged. Run
+// CheckFile first to refuse such a file before producing any of it.
+func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Result, error) {
+	t := &tracker{end: make(map[int32]int64)}
+	sc := lines(r)
+	line := 0
+	var stop error
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if blank(b) {
+			continue
+		}
+		key := KeyOf(b)
+		if n := len(key) + len(b); n > MaxRecordBytes {
+			stop = tooLarge(line, n)
+			break
 		}
 		val := make([]byte, len(b))
 		copy(val, b)
 		t.wait.Add(1)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: KeyOf(val), Value: val}, t.done)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}, t.done)
 		if line%65536 == 0 {
 			if err := t.firstErr(); err != nil {
 				break
@@ -103,8 +215,11 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Resul
 		}
 	}
 	t.wait.Wait()
+	if stop != nil {
+		return Result{}, stop
+	}
 	if err := sc.Err(); err != nil {
-		return Result{}, fmt.Errorf("read line %d: %w", line+1, err)
+		return Result{}, scanErr(err, line)
 	}
 	if err := t.firstErr(); err != nil {
 		return Result{}, fmt.Errorf("produce to %s: %w", topic, err)
@@ -126,7 +241,9 @@ type Pace struct {
 }
 
 // Generated produces records from g until the pace's bound or ctx ends, and
-// waits until all are acknowledged.
+// waits until all are acknowledged. The end of ctx, canceled or past its
+// deadline, is a normal stop: the records still buffered then fail, and
+// the result counts the acknowledged ones, with a nil error.
 func Generated(ctx context.Context, cl *kgo.Client, topic string, g *generator.Generator, pace Pace) (Result, error) {
 	t := &tracker{end: make(map[int32]int64)}
 	start := time.Now()
@@ -170,8 +287,14 @@ loop:
 		}
 	}
 	t.wait.Wait()
-	if err := t.firstErr(); err != nil && !errors.Is(err, context.Canceled) {
+	if err := t.firstErr(); err != nil && !stopped(ctx, err) {
 		return Result{Records: t.n, End: t.end}, fmt.Errorf("produce to %s: %w", topic, err)
 	}
 	return Result{Records: t.n, End: t.end}, nil
+}
+
+// stopped reports whether err is the end of ctx — canceled or past its
+// deadline, both a normal stop of Generated — rather than a failure.
+func stopped(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }

@@ -3,6 +3,8 @@ package producer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,20 +114,23 @@ func TestKeyOf(t *testing.T) {
 		{"last of duplicate keys like encoding/json", `{"user_id":"a","user_id":"b"}`, "b"},
 		{"nested user_id ignored", `{"user_id":"u1","x":[1,{"user_id":"z"}]}`, "u1"},
 		{"blank user id is still an id", `{"user_id":" "}`, " "},
+		{"user id of the spec's maximum length", `{"user_id":"` + strings.Repeat("u", 256) + `"}`, strings.Repeat("u", 256)},
 
-		// No usable user id: the record itself.
-		{"number", `{"user_id":5}`, `{"user_id":5}`},
-		{"null", `{"user_id":null}`, `{"user_id":null}`},
-		{"empty", `{"user_id":""}`, `{"user_id":""}`},
-		{"missing", `{"event_id":"e1"}`, `{"event_id":"e1"}`},
-		{"only nested", `{"x":{"user_id":"a"}}`, `{"x":{"user_id":"a"}}`},
-		{"other case", `{"USER_ID":"a"}`, `{"USER_ID":"a"}`},
-		{"not json", `not json`, `not json`},
-		{"truncated", `{"user_id":"a"`, `{"user_id":"a"`},
-		{"trailing garbage", `{"user_id":"a"} x`, `{"user_id":"a"} x`},
-		{"array", `[{"user_id":"a"}]`, `[{"user_id":"a"}]`},
-		{"raw control character", "{\"user_id\":\"a\tb\"}", "{\"user_id\":\"a\tb\"}"},
-		{"empty line", ``, ``},
+		// No usable user id: the first 16 hex digits of the record's SHA-256.
+		{"number", `{"user_id":5}`, digest(`{"user_id":5}`)},
+		{"null", `{"user_id":null}`, digest(`{"user_id":null}`)},
+		{"empty", `{"user_id":""}`, digest(`{"user_id":""}`)},
+		{"missing", `{"event_id":"e1"}`, digest(`{"event_id":"e1"}`)},
+		{"only nested", `{"x":{"user_id":"a"}}`, digest(`{"x":{"user_id":"a"}}`)},
+		{"other case", `{"USER_ID":"a"}`, digest(`{"USER_ID":"a"}`)},
+		{"not json", `not json`, digest(`not json`)},
+		{"truncated", `{"user_id":"a"`, digest(`{"user_id":"a"`)},
+		{"trailing garbage", `{"user_id":"a"} x`, digest(`{"user_id":"a"} x`)},
+		{"array", `[{"user_id":"a"}]`, digest(`[{"user_id":"a"}]`)},
+		{"raw control character", "{\"user_id\":\"a\tb\"}", digest("{\"user_id\":\"a\tb\"}")},
+		{"empty line", ``, digest(``)},
+		{"user id over the spec's maximum length", `{"user_id":"` + strings.Repeat("u", 257) + `"}`,
+			digest(`{"user_id":"` + strings.Repeat("u", 257) + `"}`)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,10 +143,37 @@ func TestKeyOf(t *testing.T) {
 				t.Errorf("KeyOf modified its input: %q", line)
 			}
 			// The key is the consumer's view of the user, if it has one.
-			if u, ok := streaming.UserIDOf(line); ok && u != tc.want || !ok && tc.want != tc.line {
+			if u, ok := streaming.UserIDOf(line); ok && len(u) <= streaming.MaxUserIDBytes && u != tc.want ||
+				(!ok || len(u) > streaming.MaxUserIDBytes) && tc.want != digest(tc.line) {
 				t.Errorf("UserIDOf = %q, %v; KeyOf = %q", u, ok, tc.want)
 			}
 		})
+	}
+}
+
+// digest is the key of a record without a usable user id.
+func digest(line string) string {
+	sum := sha256.Sum256([]byte(line))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// TestKeyOfDigestIsStable pins the key of a record without a user id: it
+// must not change between versions, or a replayed file would partition
+// differently.
+func TestKeyOfDigestIsStable(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{"not json", "7ccfa1fbf3940e6f"},
+		{``, "e3b0c44298fc1c14"},
+		{`{"user_id":5}`, digest(`{"user_id":5}`)},
+	}
+	for _, tc := range tests {
+		if got := string(KeyOf([]byte(tc.line))); got != tc.want {
+			t.Errorf("KeyOf(%q) = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+	long := bytes.Repeat([]byte("x"), 600<<10)
+	if k := KeyOf(long); len(k) != 16 || !bytes.Equal(k, KeyOf(bytes.Clone(long))) {
+		t.Errorf("KeyOf of a 600 kB malformed line = %q, want 16 stable hex digits", k)
 	}
 }
 
@@ -198,9 +230,13 @@ func TestFile(t *testing.T) {
 			[]string{`u1={"user_id":"u1","n":1}`, `u2={"user_id":"u2"}`}},
 		{"CRLF line ends", `{"user_id":"u1"}` + "\r\n" + `{"user_id":"u2"}` + "\r\n",
 			[]string{`u1={"user_id":"u1"}`, `u2={"user_id":"u2"}`}},
-		{"malformed lines are produced, keyed by themselves",
+		{"malformed lines are produced, keyed by their digest",
 			"not json\n" + `{"user_id":7}` + "\n" + `{"user_id":"u\"q"}` + "\n{\n",
-			[]string{`not json=not json`, `{"user_id":7}={"user_id":7}`, `u"q={"user_id":"u\"q"}`, `{={`}},
+			[]string{digest("not json") + `=not json`, digest(`{"user_id":7}`) + `={"user_id":7}`, `u"q={"user_id":"u\"q"}`, digest("{") + `={`}},
+		{"whitespace-only lines skipped", " \n\t\n" + `{"user_id":"u1"}` + "\n \t \r\n\r\n" + `{"user_id":"u2"}` + "\n   ",
+			[]string{`u1={"user_id":"u1"}`, `u2={"user_id":"u2"}`}},
+		{"lines with other whitespace are records", "\f\n\u00a0\n",
+			[]string{digest("\f") + "=\f", digest("\u00a0") + "=\u00a0"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,11 +358,12 @@ func TestFileCanceled(t *testing.T) {
 	}
 }
 
-// TestFileLargeMalformedLine: a line without a usable user id is keyed by
-// itself, so it goes to Kafka twice (key and value). A malformed line of
-// 600 kB then exceeds the 1 MiB batch limit of ClientOptions while a valid
-// line of the same size is produced: the whole File (and so a replay) fails
-// on one bad record that the consumer should have rejected.
+// TestFileLargeMalformedLine: a line without a usable user id was keyed by
+// itself, so it went to Kafka twice (key and value): a malformed line of
+// 600 kB exceeded the 1 MiB batch limit of ClientOptions while a valid line
+// of the same size was produced, and the whole File (and so a replay)
+// failed on one bad record that the consumer should have rejected. It is
+// keyed by its digest now.
 func TestFileLargeMalformedLine(t *testing.T) {
 	pad := strings.Repeat("x", 600<<10)
 	valid := `{"user_id":"u1","pad":"` + pad + `"}`
@@ -335,10 +372,104 @@ func TestFileLargeMalformedLine(t *testing.T) {
 	if _, err := File(ctx, cl, topic, strings.NewReader(valid+"\n")); err != nil {
 		t.Fatalf("a valid 600 kB line: %v", err)
 	}
-	knownBug(t, "producer: a malformed line over ~512 kB is produced with itself as key and fails the produce")
 	malformed := `{"pad":"` + pad + `"}`
 	if _, err := File(ctx, cl, topic, strings.NewReader(malformed+"\n")); err != nil {
 		t.Fatalf("a malformed 600 kB line: %v", err)
+	}
+	// A user id over the spec's 256 bytes is not a usable key either (the
+	// consumer rejects the record): a 600 kB one does not fail the produce.
+	longID := `{"user_id":"` + pad + `"}`
+	if _, err := File(ctx, cl, topic, strings.NewReader(longID+"\n")); err != nil {
+		t.Fatalf("a line with a 600 kB user id: %v", err)
+	}
+}
+
+// TestFileRecordTooLarge: a line whose record exceeds MaxRecordBytes stops
+// File with an error naming the line and the limit; the lines before it
+// are produced, none after it. CheckFile finds the same line without
+// producing anything.
+func TestFileRecordTooLarge(t *testing.T) {
+	short := `{"user_id":"u1"}`
+	tests := []struct {
+		name string
+		line string // the oversized line 3
+		size string // in the error
+	}{
+		{"valid record at the limit + 1", `{"user_id":"u1","pad":"` + strings.Repeat("x", MaxRecordBytes-len(`{"user_id":"u1","pad":""}`)-1) + `"}`,
+			fmt.Sprintf("record of %d bytes", MaxRecordBytes+1)},
+		{"valid record with the longest key", `{"user_id":"` + strings.Repeat("u", 256) + `","pad":"` +
+			strings.Repeat("x", MaxRecordBytes-256-len(`{"user_id":"","pad":""}`)-256+1) + `"}`,
+			fmt.Sprintf("record of %d bytes", MaxRecordBytes+1)},
+		{"malformed line over the limit", strings.Repeat("x", MaxRecordBytes-10),
+			fmt.Sprintf("record of %d bytes", MaxRecordBytes-10+16)},
+		{"line longer than the limit", strings.Repeat("x", MaxRecordBytes+10), fmt.Sprintf("longer than %d bytes", MaxRecordBytes)},
+		{"line far longer than the limit", strings.Repeat("x", 3<<20), fmt.Sprintf("longer than %d bytes", MaxRecordBytes)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			input := short + "\n\n" + tc.line + "\n" + short + "\n"
+			if err := CheckFile(strings.NewReader(input)); !errors.Is(err, ErrRecordTooLarge) ||
+				!strings.Contains(err.Error(), "line 3 ") || !strings.Contains(err.Error(), tc.size) ||
+				!strings.Contains(err.Error(), fmt.Sprint(MaxRecordBytes)) {
+				t.Errorf("CheckFile = %v, want line 3, %q and the limit", err, tc.size)
+			}
+			ctx := testCtx(t)
+			b, cl := setup(t, 1)
+			res, err := File(ctx, cl, topic, strings.NewReader(input))
+			if !errors.Is(err, ErrRecordTooLarge) || !strings.Contains(err.Error(), "line 3 ") || !strings.Contains(err.Error(), tc.size) {
+				t.Fatalf("File = %+v, %v; want line 3 too large", res, err)
+			}
+			// Line 1 was produced (and acknowledged), line 4 was not.
+			end, err := broker.EndOffsets(ctx, cl, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if end[0] != 1 {
+				t.Errorf("the broker holds %d records, want line 1 only", end[0])
+			}
+			if recs := consume(t, ctx, b, 1); string(recs[0].Value) != short {
+				t.Errorf("record %s, want line 1", recs[0].Value)
+			}
+		})
+	}
+}
+
+// TestFileRecordAtTheLimit: a record of exactly MaxRecordBytes is produced
+// through the client configured by ClientOptions, so the limit is not too
+// low for what it claims.
+func TestFileRecordAtTheLimit(t *testing.T) {
+	ctx := testCtx(t)
+	b, cl := setup(t, 1)
+	head := `{"user_id":"u1","pad":"`
+	line := head + strings.Repeat("x", MaxRecordBytes-len(`{"user_id":"u1","pad":""}`)-2) + `"}`
+	if n := len(line) + len("u1"); n != MaxRecordBytes {
+		t.Fatalf("bad fixture: record of %d bytes", n)
+	}
+	if err := CheckFile(strings.NewReader(line + "\r\n")); err != nil {
+		t.Fatalf("CheckFile: %v", err)
+	}
+	res, err := File(ctx, cl, topic, strings.NewReader(line+"\r\n"))
+	if err != nil {
+		t.Fatalf("File of a record of MaxRecordBytes: %v", err)
+	}
+	if res.Records != 1 {
+		t.Fatalf("Records = %d", res.Records)
+	}
+	if recs := consume(t, ctx, b, 1); len(recs[0].Value) != len(line) {
+		t.Errorf("read back %d bytes, want %d", len(recs[0].Value), len(line))
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	ok := []string{"", "\n \n", `{"user_id":"u1"}` + "\nnot json\n", strings.Repeat("x", 500<<10) + "\n" + `{"user_id":"` + strings.Repeat("u", 500<<10) + `"}`}
+	for _, in := range ok {
+		if err := CheckFile(strings.NewReader(in)); err != nil {
+			t.Errorf("CheckFile(%.40q…) = %v", in, err)
+		}
+	}
+	r := io.MultiReader(strings.NewReader(`{"user_id":"u1"}`+"\n"), iotest.ErrReader(errors.New("disk on fire")))
+	if err := CheckFile(r); err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("CheckFile with a read error = %v, want it at line 2", err)
 	}
 }
 
@@ -558,12 +689,10 @@ func TestGeneratedStopsWhileRecordsWait(t *testing.T) {
 }
 
 // TestGeneratedDeadline: a context that ends by its deadline is as normal
-// an end as a cancel (appliance.Run's --duration is one), but Generated
-// passes over context.Canceled only: records still buffered at the
-// deadline make it fail with "produce to …: context deadline exceeded".
-// appliance.Run tolerates that error; other callers get it.
+// an end as a cancel (appliance.Run's --duration is one). Generated once
+// passed over context.Canceled only: records still buffered at the
+// deadline made it fail with "produce to …: context deadline exceeded".
 func TestGeneratedDeadline(t *testing.T) {
-	knownBug(t, "producer: Generated fails when its context's deadline passes, returns nil when it is canceled")
 	_, cl := setup(t, 1)
 	g, err := generator.New(genConfig())
 	if err != nil {
