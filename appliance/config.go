@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,15 +45,21 @@ type Config struct {
 // KafkaConfig selects the event stream.
 type KafkaConfig struct {
 	// Brokers of an external cluster; empty runs the embedded broker.
-	Brokers  []string `yaml:"brokers"`
-	Topic    string   `yaml:"topic"`
-	DLQTopic string   `yaml:"dlq_topic"`
-	Group    string   `yaml:"group"`
+	Brokers []string `yaml:"brokers"`
+	// Topic and DLQTopic are two distinct, valid Kafka topic names; Group
+	// is not empty.
+	Topic    string `yaml:"topic"`
+	DLQTopic string `yaml:"dlq_topic"`
+	Group    string `yaml:"group"`
 	// InstanceID makes this consumer a static group member (KIP-345): a
 	// restarted process takes its partitions back without a rebalance wait.
 	InstanceID string `yaml:"instance_id"`
 	Partitions int32  `yaml:"partitions"`
-	// RetentionBytes bounds each embedded partition's log.
+	// RetentionBytes bounds each embedded partition's log, and Retention
+	// the age of its records. Both must be positive (Retention at least
+	// 1ms): there is no "unlimited", and to the embedded broker 0 would
+	// mean deleting every record. A restart applies changed values to the
+	// existing log.
 	RetentionBytes int64         `yaml:"retention_bytes"`
 	Retention      time.Duration `yaml:"retention"`
 	// SyncWrites fsyncs the embedded log on every produce.
@@ -83,7 +91,7 @@ type GeneratorConfig struct {
 	// stop if that is later.
 	Speedup  float64       `yaml:"speedup"`
 	Backfill time.Duration `yaml:"backfill"`
-	// Bad-record rates, each in [0, 1].
+	// Bad-record rates, each in [0, 1], together at most 1.
 	OutOfOrder float64 `yaml:"out_of_order"`
 	Late       float64 `yaml:"late"`
 	Duplicate  float64 `yaml:"duplicate"`
@@ -110,8 +118,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads a YAML file over the defaults; unknown keys are errors.
-// An empty path returns the defaults.
+// LoadConfig reads a YAML file over the defaults; unknown keys are errors,
+// and so is a second YAML document (after a "---" line), which would
+// otherwise be ignored. An empty path returns the defaults. The result is
+// validated (see Validate).
 func LoadConfig(path string) (Config, error) {
 	c := DefaultConfig()
 	if path != "" {
@@ -121,8 +131,18 @@ func LoadConfig(path string) (Config, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("config %s: %w", path, err)
+		if err := dec.Decode(&c); err != nil {
+			if !errors.Is(err, io.EOF) {
+				return c, fmt.Errorf("config %s: %w", path, err)
+			}
+		} else {
+			var next yaml.Node
+			switch err := dec.Decode(&next); {
+			case err == nil:
+				return c, fmt.Errorf("config %s: a second YAML document starts at line %d; put every setting in one document", path, next.Line)
+			case !errors.Is(err, io.EOF):
+				return c, fmt.Errorf("config %s: %w", path, err)
+			}
 		}
 	}
 	if c.Token == "" {
@@ -131,42 +151,134 @@ func LoadConfig(path string) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate reports the first invalid setting.
+// Validate reports every invalid setting, or nil: one error, "invalid
+// config: " followed by a message per invalid setting, separated by "; ",
+// always in the same order (that of the configuration's sections).
 func (c Config) Validate() error {
 	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	switch scheme, rest, ok := strings.Cut(c.Warehouse, "://"); {
+	case !ok || !slices.Contains([]string{"duckdb", "postgres", "postgresql", "redshift"}, scheme):
+		bad("warehouse must be duckdb://PATH, postgres://… or redshift://…")
+	case scheme == "duckdb" && rest == "":
+		bad("warehouse duckdb:// needs a path (duckdb://PATH or duckdb://:memory:)")
+	}
 	if c.Streaming.SessionGap <= 0 {
-		errs = append(errs, "streaming.session_gap must be positive")
+		bad("streaming.session_gap must be positive")
 	}
 	if c.Streaming.IdleTimeout < 0 {
-		errs = append(errs, "streaming.idle_timeout must not be negative")
+		bad("streaming.idle_timeout must not be negative")
 	}
 	if c.Streaming.AllowedLateness < 0 {
-		errs = append(errs, "streaming.allowed_lateness must not be negative")
+		bad("streaming.allowed_lateness must not be negative")
 	}
 	if c.Streaming.BatchSize <= 0 || c.Streaming.BatchDelay <= 0 {
-		errs = append(errs, "streaming.batch_size and batch_delay must be positive")
+		bad("streaming.batch_size and batch_delay must be positive")
 	}
-	if c.Kafka.Partitions <= 0 {
-		errs = append(errs, "kafka.partitions must be positive")
-	}
-	if c.Generator.Rate < 0 {
-		errs = append(errs, "generator.rate must not be negative")
-	}
-	for name, r := range map[string]float64{"out_of_order": c.Generator.OutOfOrder, "late": c.Generator.Late,
-		"duplicate": c.Generator.Duplicate, "malformed": c.Generator.Malformed} {
-		if r < 0 || r > 1 {
-			errs = append(errs, "generator."+name+" must be in [0, 1]")
-		}
-	}
+	c.Kafka.validate(bad)
+	c.Generator.validate(bad)
 	if len(errs) > 0 {
 		return errors.New("invalid config: " + strings.Join(errs, "; "))
 	}
 	return nil
 }
 
-// DuckDBPath returns the file of a duckdb:// DSN, or "".
+func (k KafkaConfig) validate(bad func(string, ...any)) {
+	if k.Partitions <= 0 {
+		bad("kafka.partitions must be positive")
+	}
+	if slices.Contains(k.Brokers, "") {
+		bad("kafka.brokers must not hold an empty address")
+	}
+	for _, t := range []struct{ key, name string }{{"topic", k.Topic}, {"dlq_topic", k.DLQTopic}} {
+		if msg := topicNameProblem(t.name); msg != "" {
+			bad("kafka.%s %s", t.key, msg)
+		}
+	}
+	if k.Topic != "" && k.Topic == k.DLQTopic {
+		bad("kafka.topic and kafka.dlq_topic must differ (both are %q)", k.Topic)
+	}
+	if k.Group == "" {
+		bad("kafka.group must not be empty")
+	}
+	// To kfake a retention.bytes (or retention.ms) of 0 deletes every
+	// record, and -1 is unlimited: neither is what such a setting says.
+	if k.RetentionBytes <= 0 {
+		bad("kafka.retention_bytes must be positive")
+	}
+	if k.Retention < time.Millisecond {
+		bad("kafka.retention must be at least 1ms")
+	}
+}
+
+// topicNameProblem says what is wrong with a Kafka topic name, or "":
+// Kafka allows 1 to 249 ASCII letters, digits, '.', '_' and '-', but not
+// "." or "..".
+func topicNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not a valid Kafka topic name", name)
+	case len(name) > 249:
+		return "is longer than 249 characters, the limit of a Kafka topic name"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Sprintf("%q is not a valid Kafka topic name (ASCII letters, digits, '.', '_' and '-' only)", name)
+		}
+	}
+	return ""
+}
+
+func (g GeneratorConfig) validate(bad func(string, ...any)) {
+	n := 0
+	gbad := func(format string, args ...any) { n++; bad(format, args...) }
+	switch {
+	case g.Rate < 0:
+		gbad("generator.rate must not be negative")
+	case math.IsNaN(g.Rate) || math.IsInf(g.Rate, 0):
+		gbad("generator.rate must be a finite number")
+	}
+	if !(g.Speedup > 0 && g.Speedup <= maxSpeedup) { // also rejects NaN
+		gbad("generator.speedup must be in (0, %g]", maxSpeedup)
+	}
+	if g.Backfill < 0 {
+		gbad("generator.backfill must not be negative")
+	}
+	rates := []struct {
+		name string
+		v    float64
+	}{{"out_of_order", g.OutOfOrder}, {"late", g.Late}, {"duplicate", g.Duplicate}, {"malformed", g.Malformed}}
+	inRange := true
+	for _, r := range rates {
+		if !(r.v >= 0 && r.v <= 1) { // also rejects NaN
+			gbad("generator.%s must be in [0, 1]", r.name)
+			inRange = false
+		}
+	}
+	if sum := g.OutOfOrder + g.Late + g.Duplicate + g.Malformed; inRange && sum > 1+1e-9 {
+		gbad("generator.out_of_order + late + duplicate + malformed must be at most 1, got %.6g", sum)
+	}
+	if n > 0 {
+		return
+	}
+	// Whatever else the generator itself refuses (its Validate), reported
+	// now rather than once the appliance runs.
+	if err := demoConfig(g, time.Now(), History{}).Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			bad("%s", line)
+		}
+	}
+}
+
+// maxSpeedup is the generator's bound on Speedup.
+const maxSpeedup = 1e6
+
+// DuckDBPath returns the file of a duckdb:// DSN, or "" (not DuckDB, an
+// in-memory database, or no path at all).
 func DuckDBPath(dsn string) string {
-	if p, ok := strings.CutPrefix(dsn, "duckdb://"); ok && p != ":memory:" {
+	if p, ok := strings.CutPrefix(dsn, "duckdb://"); ok && p != "" && p != ":memory:" {
 		return filepath.Clean(p)
 	}
 	return ""

@@ -31,9 +31,14 @@ type ReplayResult struct {
 // embedded broker, the consumer group, the pipeline — and closes every
 // session at the end of the file. The stream is named after the file's
 // content, so replaying a file again (say, after a crash) resumes it and
-// never loads it twice.
+// never loads it twice. Blank lines (empty or JSON whitespace only) are not
+// records and are skipped. A file with a line too large for a Kafka record
+// (producer.MaxRecordBytes) is refused before anything is produced.
 func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (ReplayResult, error) {
 	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return ReplayResult{}, err
+	}
 	sum, err := fileDigest(path)
 	if err != nil {
 		return ReplayResult{}, err
@@ -118,7 +123,10 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	return res, nil
 }
 
-// fileDigest names a file by its content.
+// fileDigest names a file by its content, and checks in the same read that
+// producer.File can produce every line of it (producer.CheckFile): a file
+// with a line too large for a Kafka record fails here, before any of it is
+// produced, with the line number and the limit.
 func fileDigest(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -126,7 +134,11 @@ func fileDigest(path string) (string, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	r := io.TeeReader(f, h)
+	if err := producer.CheckFile(r); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // CheckFile reads to the end; to be sure
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil

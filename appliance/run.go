@@ -41,6 +41,11 @@ type RunOptions struct {
 // configured), demo traffic, streaming pipeline, warehouse and HTTP server —
 // until ctx is done, then shuts down in order with a final commit.
 func Run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) error {
+	// Before anything starts: a bad setting must not surface only once the
+	// broker, the warehouse and the HTTP server run.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	err := run(ctx, cfg, opts, log)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil // stopped while starting: a clean shutdown
@@ -201,6 +206,25 @@ type History struct {
 // its event ids carry a fresh run id (never those of an earlier run) and
 // its users take up where History left them.
 func DemoGenerator(c GeneratorConfig, now time.Time, h History) (*generator.Generator, generator.Clock, error) {
+	gc := demoConfig(c, now, h)
+	probe, err := generator.New(gc)
+	if err != nil {
+		return nil, generator.Clock{}, err
+	}
+	perUser := probe.RecordsPerSimSecond() / float64(gc.Users)
+	users := c.Rate / (perUser * c.Speedup)
+	gc.Users = int(math.Min(math.Max(users, 100), generator.MaxUsers))
+	g, err := generator.New(gc)
+	if err != nil {
+		return nil, generator.Clock{}, err
+	}
+	g.ContinueUsers(h.LastSeen)
+	return g, g.Clock(now), nil
+}
+
+// demoConfig is the configuration of DemoGenerator before it sizes the
+// user population (Config.Validate checks it too).
+func demoConfig(c GeneratorConfig, now time.Time, h History) generator.Config {
 	gc := generator.DefaultConfig()
 	gc.Seed = c.Seed
 	gc.RunID = generator.NewRunID(now)
@@ -216,19 +240,7 @@ func DemoGenerator(c GeneratorConfig, now time.Time, h History) (*generator.Gene
 	}
 	gc.Speedup = c.Speedup
 	gc.OutOfOrder, gc.Late, gc.Duplicate, gc.Malformed = c.OutOfOrder, c.Late, c.Duplicate, c.Malformed
-	probe, err := generator.New(gc)
-	if err != nil {
-		return nil, generator.Clock{}, err
-	}
-	perUser := probe.RecordsPerSimSecond() / float64(gc.Users)
-	users := c.Rate / (perUser * c.Speedup)
-	gc.Users = int(math.Min(math.Max(users, 100), generator.MaxUsers))
-	g, err := generator.New(gc)
-	if err != nil {
-		return nil, generator.Clock{}, err
-	}
-	g.ContinueUsers(h.LastSeen)
-	return g, g.Clock(now), nil
+	return gc
 }
 
 // demoSpacing is the least time between two sessions of a user of the demo
@@ -263,9 +275,6 @@ func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []s
 	}
 	log.Info("generator started", attrs...)
 	_, err = producer.Generated(ctx, cl, cfg.Kafka.Topic, g, producer.Pace{Rate: cfg.Generator.Rate, Clock: &clock})
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 

@@ -28,8 +28,12 @@ func runtimePath(dbPath string) string { return dbPath + ".appliance.json" }
 func lockPath(dbPath string) string    { return dbPath + ".appliance.lock" }
 
 // lockAppliance takes the appliance lock of a DuckDB file, waiting a little
-// for short-lived readers.
+// for short-lived readers. When ctx ends first it returns ctx's error and
+// holds no lock, even if ctx ended just as the lock was taken.
 func lockAppliance(ctx context.Context, dbPath string) (*flock.Flock, error) {
+	if dbPath == "" {
+		return nil, errors.New("no DuckDB file to lock")
+	}
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return nil, err
 	}
@@ -37,8 +41,11 @@ func lockAppliance(ctx context.Context, dbPath string) (*flock.Flock, error) {
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ok, err := l.TryLockContext(wait, 50*time.Millisecond)
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if cerr := ctx.Err(); cerr != nil {
+		if ok {
+			l.Unlock()
+		}
+		return nil, cerr
 	}
 	if err != nil || !ok {
 		return nil, fmt.Errorf("%s is in use by another cartwheel process (stop it first)", dbPath)

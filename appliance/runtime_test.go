@@ -5,13 +5,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/cartwheel-analytics/cartwheel/producer"
 )
 
 func shortCtx(t *testing.T, d time.Duration) context.Context {
@@ -113,6 +117,43 @@ func TestLockApplianceCanceled(t *testing.T) {
 		}
 		t.Fatalf("lockAppliance with a canceled context = %v", err)
 	}
+}
+
+// canceledOnceLocked is a context that reports itself canceled as soon as
+// someone holds the appliance lock of its file: a cancel that lands just
+// after lockAppliance took the lock, before it looked at ctx again.
+type canceledOnceLocked struct {
+	context.Context
+	lock string
+}
+
+func (c canceledOnceLocked) Err() error {
+	probe := flock.New(c.lock)
+	if ok, err := probe.TryLock(); err == nil && ok {
+		probe.Unlock()
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestLockApplianceCanceledAfterLocking: a lock taken as ctx ends is
+// released; lockAppliance used to return ctx's error while still holding
+// it, so nobody (not even a restarted appliance of the same process)
+// could take it until the process ended.
+func TestLockApplianceCanceledAfterLocking(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	l, err := lockAppliance(canceledOnceLocked{context.Background(), lockPath(db)}, db)
+	if !errors.Is(err, context.Canceled) {
+		if l != nil {
+			l.Unlock()
+		}
+		t.Fatalf("lockAppliance = %v, want context.Canceled", err)
+	}
+	other := flock.New(lockPath(db))
+	if ok, err := other.TryLock(); !ok || err != nil {
+		t.Fatalf("the lock is still held after a canceled lockAppliance: %v %v", ok, err)
+	}
+	other.Unlock()
 }
 
 func TestFindAppliance(t *testing.T) {
@@ -259,6 +300,34 @@ func TestFileDigest(t *testing.T) {
 	}
 	if _, err := fileDigest(filepath.Join(dir, "missing")); err == nil {
 		t.Error("fileDigest of a missing file succeeded")
+	}
+	// A line too large for a Kafka record fails the digest, with its
+	// number and the limit.
+	big := write("big.jsonl", "{}\n\n"+strings.Repeat("x", producer.MaxRecordBytes+1)+"\n{}\n")
+	if _, err := fileDigest(big); !errors.Is(err, producer.ErrRecordTooLarge) || !strings.Contains(err.Error(), "line 3 ") ||
+		!strings.Contains(err.Error(), big) || !strings.Contains(err.Error(), strconv.Itoa(producer.MaxRecordBytes)) {
+		t.Errorf("fileDigest of a file with a line over the limit = %v", err)
+	}
+}
+
+// TestReplayRefusesOversizedLine: a replay of a file with a line too large
+// for a Kafka record fails before anything is produced or loaded (the
+// warehouse is not even created), naming the line and the limit.
+func TestReplayRefusesOversizedLine(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "e.jsonl")
+	content := `{"user_id":"u1"}` + "\n \n" + strings.Repeat("x", producer.MaxRecordBytes+1) + "\n"
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Warehouse = "duckdb://" + filepath.Join(dir, "w", "w.duckdb")
+	_, err := Replay(shortCtx(t, 10*time.Second), cfg, file, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, producer.ErrRecordTooLarge) || !strings.Contains(err.Error(), "line 3 ") {
+		t.Fatalf("Replay = %v, want line 3 too large", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the warehouse directory exists: %v", err)
 	}
 }
 

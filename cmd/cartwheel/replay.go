@@ -23,7 +23,11 @@ sessionization and exactly-once commits. At the end of the file every open
 session is closed; then the models are built (unless --no-models).
 
 The file is identified by its content: replaying it again resumes an
-interrupted replay and never loads it twice.`,
+interrupted replay and never loads it twice. Blank lines (empty, or spaces
+and tabs only) are not records and are skipped; every other line is one
+record, rejected into rejected_events if it is not a valid event. A line too
+large for a Kafka record (about 1 MiB) fails the replay before anything is
+produced.`,
 		Example: `  cartwheel replay --events events.jsonl
   cartwheel replay --events events.jsonl --warehouse duckdb:///tmp/test.duckdb --no-models`,
 		Args: cobra.NoArgs,
