@@ -8,17 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cartwheel-analytics/cartwheel/api"
@@ -364,7 +364,7 @@ func readTail(ctx context.Context, cl *kgo.Client, brokers []string, topic strin
 	if err != nil {
 		return err
 	}
-	start, err := startOffsets(ctx, cl, topic, end)
+	start, err := broker.StartOffsets(ctx, cl, topic, slices.Collect(maps.Keys(end)))
 	if err != nil {
 		return err
 	}
@@ -416,35 +416,6 @@ func readTail(ctx context.Context, cl *kgo.Client, brokers []string, topic strin
 		})
 	}
 	return nil
-}
-
-// startOffsets returns the first offset still in the log of each partition
-// of end (those before it were removed by retention).
-func startOffsets(ctx context.Context, cl *kgo.Client, topic string, end map[int32]int64) (map[int32]int64, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	for p := range end {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = p
-		rp.Timestamp = -2 // earliest
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	out := make(map[int32]int64)
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
-			}
-			out[p.Partition] = p.Offset
-		}
-	}
-	return out, nil
 }
 
 func randomToken() string {

@@ -269,7 +269,6 @@ func EnsureTopics(ctx context.Context, brokers []string, topics []Topic, opts ..
 // EndOffsets returns the end offset (the next offset to be written) of each
 // partition of topic.
 func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
@@ -278,18 +277,35 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
+	var parts []int32
 	for _, t := range mresp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			return nil, fmt.Errorf("metadata of %s: %w", topic, err)
 		}
 		for _, p := range t.Partitions {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition = p.Partition
-			rp.Timestamp = -1 // latest
-			rt.Partitions = append(rt.Partitions, rp)
+			parts = append(parts, p.Partition)
 		}
+	}
+	return listOffsets(ctx, cl, topic, parts, -1)
+}
+
+// StartOffsets returns the first offset still in the log (older ones were
+// removed by retention) of each of the partitions of topic.
+func StartOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32) (map[int32]int64, error) {
+	return listOffsets(ctx, cl, topic, partitions, -2)
+}
+
+// listOffsets asks for the offsets of partitions at timestamp: -1 latest,
+// -2 earliest.
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = timestamp
+		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
