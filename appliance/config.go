@@ -278,7 +278,11 @@ const maxSpeedup = 1e6
 // DuckDBPath returns the file of a duckdb:// DSN, or "" (not DuckDB, an
 // in-memory database, or no path at all).
 func DuckDBPath(dsn string) string {
-	if p, ok := strings.CutPrefix(dsn, "duckdb://"); ok && p != "" && p != ":memory:" {
+	if p, ok := strings.CutPrefix(dsn, "duckdb://"); ok {
+		p, _, _ = strings.Cut(p, "?") // parameters, e.g. threads=N
+		if p == "" || p == ":memory:" {
+			return ""
+		}
 		return filepath.Clean(p)
 	}
 	return ""

@@ -43,3 +43,30 @@ func TestDuckDBColumnCompression(t *testing.T) {
 		}
 	}
 }
+
+func TestDuckDBThreads(t *testing.T) {
+	ctx := context.Background()
+	threads := func(dsn string) (int64, error) {
+		db, err := Open(ctx, dsn)
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		r, err := db.Query(ctx, "SELECT current_setting('threads')::BIGINT")
+		if err != nil {
+			return 0, err
+		}
+		return r.Rows[0][0].(int64), nil
+	}
+	if got, err := threads("duckdb://:memory:"); err != nil || got != int64(duckThreads()) {
+		t.Errorf("default threads = %d, %v; want %d", got, err, duckThreads())
+	}
+	if got, err := threads("duckdb://" + filepath.Join(t.TempDir(), "w.duckdb") + "?threads=3"); err != nil || got != 3 {
+		t.Errorf("threads=3 gives %d, %v", got, err)
+	}
+	for _, bad := range []string{"duckdb://:memory:?threads=0", "duckdb://:memory:?threads=x", "duckdb://:memory:?thread=2"} {
+		if _, err := threads(bad); err == nil {
+			t.Errorf("Open(%q) accepted it", bad)
+		}
+	}
+}
