@@ -64,6 +64,10 @@ type KafkaConfig struct {
 	Retention      time.Duration `yaml:"retention"`
 	// SyncWrites fsyncs the embedded log on every produce.
 	SyncWrites bool `yaml:"sync_writes"`
+	// TLS and SASL secure every client of an external cluster (see
+	// SecurityOptions); the embedded broker ignores them.
+	TLS  KafkaTLSConfig  `yaml:"tls"`
+	SASL KafkaSASLConfig `yaml:"sasl"`
 }
 
 // StreamingConfig holds the sessionization and micro-batch settings.
@@ -209,6 +213,7 @@ func (k KafkaConfig) validate(bad func(string, ...any)) {
 	if k.Retention < time.Millisecond {
 		bad("kafka.retention must be at least 1ms")
 	}
+	k.validateSecurity(bad)
 }
 
 // topicNameProblem says what is wrong with a Kafka topic name, or "":

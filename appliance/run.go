@@ -64,6 +64,18 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	metrics := streaming.NewMetrics(reg)
 
 	brokers := cfg.Kafka.Brokers
+	// kopts secure every client of an external cluster (TLS, SASL); the
+	// embedded broker is plaintext.
+	var kopts []kgo.Opt
+	if len(brokers) > 0 {
+		var err error
+		if kopts, err = cfg.Kafka.SecurityOptions(); err != nil {
+			return err
+		}
+		cfg.Kafka.WarnInsecure(log)
+	} else if cfg.Kafka.TLS.Enabled || cfg.Kafka.SASL.Mechanism != "" {
+		log.Warn("kafka.tls and kafka.sasl apply to external brokers only: the embedded broker is plaintext")
+	}
 	topics := []broker.Topic{{Name: cfg.Kafka.Topic, Partitions: cfg.Kafka.Partitions}, {Name: cfg.Kafka.DLQTopic, Partitions: cfg.Kafka.Partitions}}
 	var embedded *broker.Broker
 	if len(brokers) == 0 {
@@ -81,7 +93,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		defer b.Close()
 		embedded, brokers = b, b.Addrs()
 		log.Info("embedded broker started", "addr", brokers[0], "data_dir", filepath.Join(cfg.DataDir, "kafka"))
-	} else if err := broker.EnsureTopics(ctx, brokers, topics); err != nil {
+	} else if err := broker.EnsureTopics(ctx, brokers, topics, kopts...); err != nil {
 		return err
 	}
 
@@ -108,6 +120,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		streaming.WithBatch(cfg.Streaming.BatchSize, cfg.Streaming.BatchDelay),
 		streaming.WithMetrics(metrics),
 		streaming.WithLogger(log),
+		streaming.WithKafkaOptions(kopts...), // its consumer and the DLQ producer
 	}
 	if cfg.Streaming.IdleTimeout > 0 {
 		popts = append(popts, streaming.WithLive(cfg.Streaming.IdleTimeout))
@@ -167,7 +180,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		g.Go(func() error { return embedded.Run(gctx) })
 	}
 	if cfg.Generator.Rate > 0 {
-		g.Go(func() error { return runGenerator(gctx, cfg, db, brokers, log) })
+		g.Go(func() error { return runGenerator(gctx, cfg, db, brokers, kopts, log) })
 	}
 	log.Info("cartwheel is running", "dashboard", "http://"+httpAddr+"/", "warehouse", warehouse.RedactDSN(cfg.Warehouse),
 		"generator_rate", cfg.Generator.Rate)
@@ -248,13 +261,15 @@ func demoConfig(c GeneratorConfig, now time.Time, h History) generator.Config {
 // that before the generator's start need no history.
 func demoSpacing() time.Duration { return generator.DefaultConfig().SessionGap + time.Minute }
 
-func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []string, log *slog.Logger) error {
-	cl, err := kgo.NewClient(append(producer.ClientOptions(), kgo.SeedBrokers(brokers...))...)
+// runGenerator produces the demo traffic; kopts are the security options
+// of an external cluster (none for the embedded broker).
+func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []string, kopts []kgo.Opt, log *slog.Logger) error {
+	cl, err := kgo.NewClient(append(append(producer.ClientOptions(), kopts...), kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	h, err := streamHistory(ctx, cfg, db, cl, brokers, time.Now())
+	h, err := streamHistory(ctx, cfg, db, cl, brokers, kopts, time.Now())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -287,7 +302,7 @@ const tailRecords = 512
 // the end of its topic that may not be consumed yet; and when the users
 // active just before that were last seen. Event times after now are
 // ignored (a consumer rejects or tolerates them; the demo never makes them).
-func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Client, brokers []string, now time.Time) (History, error) {
+func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Client, brokers []string, kopts []kgo.Opt, now time.Time) (History, error) {
 	h := History{LastSeen: make(map[string]time.Time)}
 	see := func(user string, t time.Time) {
 		if t.After(now) {
@@ -300,7 +315,7 @@ func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Cl
 			h.LastSeen[user] = t
 		}
 	}
-	err := readTail(ctx, cl, brokers, cfg.Kafka.Topic, tailRecords, func(v []byte) {
+	err := readTail(ctx, cl, brokers, kopts, cfg.Kafka.Topic, tailRecords, func(v []byte) {
 		var e struct {
 			UserID    string `json:"user_id"`
 			EventTime string `json:"event_time"`
@@ -358,8 +373,9 @@ func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Cl
 
 // readTail calls fn with the value of each of the last n records (at most)
 // of every partition of topic, as they are when it is called. cl only
-// serves to list offsets; a bounded wait for the records gives up quietly.
-func readTail(ctx context.Context, cl *kgo.Client, brokers []string, topic string, n int64, fn func(value []byte)) error {
+// serves to list offsets; the records are read by a client of brokers with
+// kopts (security options). A bounded wait for the records gives up quietly.
+func readTail(ctx context.Context, cl *kgo.Client, brokers []string, kopts []kgo.Opt, topic string, n int64, fn func(value []byte)) error {
 	end, err := broker.EndOffsets(ctx, cl, topic)
 	if err != nil {
 		return err
@@ -379,8 +395,8 @@ func readTail(ctx context.Context, cl *kgo.Client, brokers []string, topic strin
 	if len(from) == 0 {
 		return nil
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cons, err := kgo.NewClient(append(slices.Clip(kopts), kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return err
 	}

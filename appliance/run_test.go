@@ -269,7 +269,7 @@ func TestReadTail(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.topic, tc.n), func(t *testing.T) {
 			var got []string
 			start := time.Now()
-			err := readTail(ctx, cl, b.Addrs(), tc.topic, tc.n, func(v []byte) { got = append(got, string(v)) })
+			err := readTail(ctx, cl, b.Addrs(), nil, tc.topic, tc.n, func(v []byte) { got = append(got, string(v)) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,7 +283,7 @@ func TestReadTail(t *testing.T) {
 			}
 		})
 	}
-	if err := readTail(ctx, cl, b.Addrs(), "missing", 5, func([]byte) {}); err == nil {
+	if err := readTail(ctx, cl, b.Addrs(), nil, "missing", 5, func([]byte) {}); err == nil {
 		t.Error("readTail of a missing topic succeeded")
 	}
 }

@@ -37,6 +37,8 @@ To a file (--out), --duration is a span of simulated time starting at
 To Kafka (--brokers), records are paced at --rate per second, starting at
 simulated time --start (default 24h ago); a record whose time is still
 ahead of the wall clock waits, so no event_time is ever in the future.
+The config's kafka.tls and kafka.sasl settings secure the connection (the
+password from CARTWHEEL_KAFKA_PASSWORD or CARTWHEEL_KAFKA_PASSWORD_FILE).
 
 --out-of-order, --late, --duplicate and --malformed inject irregular records
 at the given rate (each in [0, 1]).`,
@@ -45,7 +47,8 @@ at the given rate (each in [0, 1]).`,
   cartwheel generate --seed 7 --duration 10m --rate 5000 --brokers 127.0.0.1:9092`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, _, err := g.load(); err != nil {
+			cfg, log, err := g.load()
+			if err != nil {
 				return err
 			}
 			f := cmd.Flags()
@@ -67,6 +70,13 @@ at the given rate (each in [0, 1]).`,
 			} else if brokers != "" {
 				gc.Start = time.Now().Add(-24 * time.Hour).UTC()
 			}
+			var kopts []kgo.Opt // TLS and SASL of the config's kafka section
+			if brokers != "" {
+				if kopts, err = cfg.Kafka.SecurityOptions(); err != nil {
+					return err
+				}
+				cfg.Kafka.WarnInsecure(log)
+			}
 			gen, err := generator.New(gc)
 			if err != nil {
 				return err
@@ -76,7 +86,7 @@ at the given rate (each in [0, 1]).`,
 			if out != "" {
 				st, err = generateFile(gen, out, events, duration, rate)
 			} else {
-				st, err = generateKafka(cmd, gen, splitList(brokers), topic, events, duration, rate)
+				st, err = generateKafka(cmd, gen, splitList(brokers), kopts, topic, events, duration, rate)
 			}
 			if err != nil {
 				return err
@@ -163,11 +173,11 @@ func generatePaced(gen *generator.Generator, w io.Writer, events int64, duration
 	return gen.Stats(), bw.Flush()
 }
 
-func generateKafka(cmd *cobra.Command, gen *generator.Generator, brokers []string, topic string, events int64, duration time.Duration, rate float64) (generator.Stats, error) {
+func generateKafka(cmd *cobra.Command, gen *generator.Generator, brokers []string, kopts []kgo.Opt, topic string, events int64, duration time.Duration, rate float64) (generator.Stats, error) {
 	if rate == 0 {
 		rate = 5000
 	}
-	cl, err := kgo.NewClient(append(producer.ClientOptions(), kgo.SeedBrokers(brokers...))...)
+	cl, err := kgo.NewClient(append(append(producer.ClientOptions(), kopts...), kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		return generator.Stats{}, err
 	}
