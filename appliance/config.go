@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -282,13 +281,4 @@ const maxSpeedup = 1e6
 
 // DuckDBPath returns the file of a duckdb:// DSN, or "" (not DuckDB, an
 // in-memory database, or no path at all).
-func DuckDBPath(dsn string) string {
-	if p, ok := strings.CutPrefix(dsn, "duckdb://"); ok {
-		p, _, _ = strings.Cut(p, "?") // parameters, e.g. threads=N
-		if p == "" || p == ":memory:" {
-			return ""
-		}
-		return filepath.Clean(p)
-	}
-	return ""
-}
+func DuckDBPath(dsn string) string { return warehouse.DuckDBFile(dsn) }

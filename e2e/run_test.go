@@ -36,15 +36,6 @@ import (
 // offsets of the events topic (default topic and group).
 const liveStream = "kafka:events/cartwheel"
 
-// knownBug skips a test that reproduces a product bug which is not fixed
-// yet, unless CARTWHEEL_E2E_KNOWN_BUGS is set.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("CARTWHEEL_E2E_KNOWN_BUGS") == "" {
-		t.Skip("known product bug, not fixed yet: " + what + " (set CARTWHEEL_E2E_KNOWN_BUGS=1 to run)")
-	}
-}
-
 // liveConfig is the configuration file of a `cartwheel run` child.
 type liveConfig struct {
 	path, dsn, dbPath, dataDir, http string

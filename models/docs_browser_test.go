@@ -99,24 +99,7 @@ func TestDocsSiteRendersLineage(t *testing.T) {
 	// One bound on everything: the build, the docs and the browser.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	db := openDuckDB(t)
-	execFile(t, db, "testdata/golden/fixture.sql")
-	p := builtin(t)
-	if _, err := Build(ctx, db, p); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := Docs(ctx, db, p, dir, WithClock(fixedClock)); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
+	dir, m, _ := fixtureDocs(ctx, t)
 
 	// What the graph must show, from the manifest: every source, seed and
 	// model, labelled as the site labels them, and one edge per dependency.

@@ -13,8 +13,11 @@ import (
 // TestDocs builds the project on the fixture, writes the docs and checks
 // the manifest and that index.html draws every model, seed and source in
 // its lineage SVG and documents every node.
-func TestDocs(t *testing.T) {
-	ctx := context.Background()
+// fixtureDocs builds the built-in project on the golden fixture, writes its
+// docs to a new directory and returns the directory, the manifest read back
+// and the project.
+func fixtureDocs(ctx context.Context, t *testing.T) (string, Manifest, *Project) {
+	t.Helper()
 	db := openDuckDB(t)
 	execFile(t, db, "testdata/golden/fixture.sql")
 	p := builtin(t)
@@ -33,6 +36,12 @@ func TestDocs(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
+	return dir, m, p
+}
+
+func TestDocs(t *testing.T) {
+	ctx := context.Background()
+	dir, m, p := fixtureDocs(ctx, t)
 	if len(m.Nodes)+len(m.Sources) != len(p.Nodes) {
 		t.Errorf("manifest has %d nodes and %d sources, the project %d", len(m.Nodes), len(m.Sources), len(p.Nodes))
 	}

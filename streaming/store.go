@@ -39,8 +39,8 @@ type Batch struct {
 	// IngestedAt is the wall-clock time of the batch cut, µs: the events'
 	// ingested_at and the rejections' received_at.
 	IngestedAt int64
-	// Prepared holds the rows as the store's Prepare encoded them, for its
-	// Commit (and any retry of it); nil when the store has no Prepare.
+	// Prepared is the store's own encoding of the rows, made by Prepare or
+	// by Commit, and kept for a retry of the commit.
 	Prepared any
 }
 

@@ -31,6 +31,20 @@ type duckDB struct {
 // models runner builds independent nodes in parallel anyway.
 func duckThreads() int { return max(1, runtime.NumCPU()-1) }
 
+// DuckDBFile returns the database file of a duckdb://PATH[?threads=N] DSN,
+// or "" for another DSN, an in-memory database or no path at all.
+func DuckDBFile(dsn string) string {
+	rest, ok := strings.CutPrefix(dsn, "duckdb://")
+	if !ok {
+		return ""
+	}
+	path, _, _ := strings.Cut(rest, "?")
+	if path == "" || path == ":memory:" {
+		return ""
+	}
+	return filepath.Clean(path)
+}
+
 // openDuckDB opens PATH[?threads=N].
 func openDuckDB(ctx context.Context, dsn string, o options) (adapter, error) {
 	path, params, _ := strings.Cut(dsn, "?")

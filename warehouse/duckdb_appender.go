@@ -85,6 +85,3 @@ func (t *duckTx) loadRejected(_ context.Context, b *streaming.Batch) error {
 		return []driver.Value{payloadText(r.Payload), r.Reason.String(), cleanText(r.Detail), b.Stream, r.Partition, r.Offset, received}
 	})
 }
-
-// prepare does nothing: the Appender writes rows as it reads them.
-func (d *duckDB) prepare(*streaming.Batch) {}

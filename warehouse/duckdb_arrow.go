@@ -97,15 +97,21 @@ func (t *duckTx) insertRecord(ctx context.Context, table string, rec arrow.Recor
 	})
 }
 
-// prepared is a batch's rows encoded ahead of the commit (see DB.Prepare).
-// The records live as long as the batch: a retried commit reuses them.
+// prepared is a batch's rows as Arrow records (nil for an empty table),
+// encoded by DB.Prepare ahead of the commit or by the commit itself. They
+// live as long as the batch: a retried commit reuses them.
 type prepared struct {
 	events, sessions, rejected arrow.RecordBatch
 }
 
-// prepare encodes the batch's rows as Arrow records.
-func (d *duckDB) prepare(b *streaming.Batch) {
-	var p prepared
+func (d *duckDB) prepare(b *streaming.Batch) { encoded(b) }
+
+// encoded returns the batch's records, encoding them on first use.
+func encoded(b *streaming.Batch) *prepared {
+	if p, ok := b.Prepared.(*prepared); ok {
+		return p
+	}
+	p := &prepared{}
 	if len(b.Events) > 0 {
 		p.events = eventsRecord(b)
 	}
@@ -115,29 +121,20 @@ func (d *duckDB) prepare(b *streaming.Batch) {
 	if len(b.Rejected) > 0 {
 		p.rejected = rejectedRecord(b)
 	}
-	b.Prepared = &p
-}
-
-// load inserts a prepared record, or builds it now.
-func (t *duckTx) load(ctx context.Context, table string, b *streaming.Batch, pick func(*prepared) arrow.RecordBatch, build func(*streaming.Batch) arrow.RecordBatch) error {
-	if p, ok := b.Prepared.(*prepared); ok && pick(p) != nil {
-		return t.insertRecord(ctx, table, pick(p))
-	}
-	rec := build(b)
-	defer rec.Release()
-	return t.insertRecord(ctx, table, rec)
+	b.Prepared = p
+	return p
 }
 
 func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
-	return t.load(ctx, "events", b, func(p *prepared) arrow.RecordBatch { return p.events }, eventsRecord)
+	return t.insertRecord(ctx, "events", encoded(b).events)
 }
 
 func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
-	return t.load(ctx, "sessions", b, func(p *prepared) arrow.RecordBatch { return p.sessions }, sessionsRecord)
+	return t.insertRecord(ctx, "sessions", encoded(b).sessions)
 }
 
 func (t *duckTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
-	return t.load(ctx, "rejected_events", b, func(p *prepared) arrow.RecordBatch { return p.rejected }, rejectedRecord)
+	return t.insertRecord(ctx, "rejected_events", encoded(b).rejected)
 }
 
 func optString(b *array.StringBuilder, has bool, v string) {
