@@ -45,6 +45,8 @@ type config struct {
 	retentionBytes int64
 	retention      time.Duration
 	syncWrites     bool
+	inMemory       bool
+	segmentBytes   int
 	log            *slog.Logger
 }
 
@@ -77,10 +79,25 @@ func WithSyncWrites() Option { return func(c *config) { c.syncWrites = true } }
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
+// WithSegmentBytes sets the size at which a partition's log rolls to a new
+// segment (default 16 MiB). Retention and deletion drop whole segments, and
+// a heap-held log (no data dir) grows each segment by doubling, so small
+// segments keep a short-lived log's memory close to its content.
+func WithSegmentBytes(n int) Option { return func(c *config) { c.segmentBytes = n } }
+
+// WithInProcessClients serves the broker to clients in this process only,
+// over in-memory connections instead of TCP: they connect with
+// ClientOptions, and nothing else can reach the broker. It spares each
+// record two trips through the kernel, which replay, a bulk load whose
+// producer and consumer are both here, spends much of its time on.
+func WithInProcessClients() Option { return func(c *config) { c.inMemory = true } }
+
 // Broker is a running embedded broker.
 type Broker struct {
 	cfg       config
 	cluster   *kfake.Cluster
+	mem       *memListener // with WithInProcessClients
+	addrs     []string
 	lock      *flock.Flock
 	closeOnce sync.Once
 }
@@ -88,7 +105,7 @@ type Broker struct {
 // Start starts the embedded broker and creates its topics.
 func Start(opts ...Option) (*Broker, error) {
 	c := config{
-		retentionBytes: DefaultRetentionBytes, retention: DefaultRetention, log: slog.Default(),
+		retentionBytes: DefaultRetentionBytes, retention: DefaultRetention, segmentBytes: segmentBytes, log: slog.Default(),
 	}
 	for _, o := range opts {
 		o(&c)
@@ -101,7 +118,11 @@ func Start(opts ...Option) (*Broker, error) {
 	}
 	b := &Broker{cfg: c}
 	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(DefaultPartitions)}
-	if c.listen != "" {
+	switch {
+	case c.inMemory:
+		b.mem = newMemListener()
+		kopts = append(kopts, kfake.ListenFn(func(string, string) (net.Listener, error) { return b.mem, nil }))
+	case c.listen != "":
 		addr := c.listen
 		kopts = append(kopts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, addr)
@@ -132,10 +153,11 @@ func Start(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
 	b.cluster = cl
+	b.addrs = cl.ListenAddrs() // kfake blocks on it after Close
 	configs := map[string]string{
 		"retention.bytes": strconv.FormatInt(c.retentionBytes, 10),
 		"retention.ms":    strconv.FormatInt(c.retention.Milliseconds(), 10),
-		"segment.bytes":   strconv.Itoa(segmentBytes),
+		"segment.bytes":   strconv.Itoa(c.segmentBytes),
 	}
 	var existing []string
 	for _, t := range c.topics {
@@ -156,7 +178,7 @@ func Start(opts ...Option) (*Broker, error) {
 	// with: set the configured ones (kfake persists the change).
 	if len(existing) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := alterTopicConfigs(ctx, cl.ListenAddrs(), existing, configs)
+		err := alterTopicConfigs(ctx, b.ClientOptions(), existing, configs)
 		cancel()
 		if err != nil {
 			b.Close()
@@ -169,8 +191,8 @@ func Start(opts ...Option) (*Broker, error) {
 
 // alterTopicConfigs sets configs on topics (IncrementalAlterConfigs SET;
 // the topics' other configs are left as they are).
-func alterTopicConfigs(ctx context.Context, brokers, topics []string, configs map[string]string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func alterTopicConfigs(ctx context.Context, opts []kgo.Opt, topics []string, configs map[string]string) error {
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
@@ -202,8 +224,20 @@ func alterTopicConfigs(ctx context.Context, brokers, topics []string, configs ma
 	return nil
 }
 
-// Addrs returns the broker's listen addresses.
-func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
+// Addrs returns the broker's listen addresses. A broker started with
+// WithInProcessClients has none that a client can dial: use ClientOptions.
+func (b *Broker) Addrs() []string { return slices.Clone(b.addrs) }
+
+// ClientOptions are the franz-go options that connect a client to this
+// broker: its seed address and, with WithInProcessClients, the in-memory
+// dialer.
+func (b *Broker) ClientOptions() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.Addrs()...)}
+	if b.mem != nil {
+		opts = append(opts, kgo.Dialer(b.mem.dial))
+	}
+	return opts
+}
 
 // Run applies retention periodically until ctx is done: kfake's own
 // retention timer does not restart after a reload from the data dir.
@@ -287,6 +321,35 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 		}
 	}
 	return listOffsets(ctx, cl, topic, parts, -1)
+}
+
+// DeleteRecords deletes, in each listed partition of topic, the records
+// before the given offset (Kafka's DeleteRecords: the log start moves up,
+// and whole segments below it are dropped).
+func DeleteRecords(ctx context.Context, cl *kgo.Client, topic string, before map[int32]int64) error {
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.TimeoutMillis = 30_000
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	for _, p := range slices.Sorted(maps.Keys(before)) {
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition = p
+		rp.Offset = before[p]
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("delete records: %w", err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("delete records of %s/%d: %w", topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
 }
 
 // StartOffsets returns the first offset still in the log (older ones were

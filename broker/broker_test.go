@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -28,7 +29,7 @@ func start(t *testing.T, opts ...Option) *Broker {
 
 func client(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addrs()...)}, opts...)...)
+	cl, err := kgo.NewClient(append(b.ClientOptions(), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,5 +665,77 @@ func TestStartRefusesNonPositiveRetention(t *testing.T) {
 			}
 			b2.Close()
 		})
+	}
+}
+
+// TestInProcessClients: a broker for in-process clients serves them over
+// in-memory connections — records go round trip, keys stay in their
+// partitions — while nothing reaches it over the network, and closing it
+// fails new connections instead of leaving them hanging.
+func TestInProcessClients(t *testing.T) {
+	ctx := testCtx(t)
+	b := start(t, WithInProcessClients(), WithTopics(Topic{"events", 3}))
+	cl := client(t, b)
+	const n = 300
+	produce(t, ctx, cl, "events", n, []string{"a", "b", "c", "d"}, time.Time{})
+	end, err := EndOffsets(ctx, cl, "events")
+	if err != nil || sum(end) != n {
+		t.Fatalf("EndOffsets = %v, %v; want %d records", end, err, n)
+	}
+	if got := consumeAll(t, ctx, b, "events", n); len(got) != n {
+		t.Fatalf("consumed %d records, want %d", len(got), n)
+	}
+
+	if addr := b.Addrs()[0]; addr != "127.0.0.1:1" {
+		t.Errorf("advertised address %s, want 127.0.0.1:1 (where nothing listens)", addr)
+	}
+	if c, err := net.DialTimeout("tcp", b.Addrs()[0], time.Second); err == nil {
+		c.Close()
+		t.Error("the advertised address accepted a TCP connection")
+	}
+	tcp, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RetryTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := EndOffsets(short, tcp, "events"); err == nil {
+		t.Error("a client without the in-memory dialer reached the broker")
+	}
+
+	b.Close()
+	late, err := kgo.NewClient(b.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if err := late.Ping(ctx); err == nil {
+		t.Error("a client reached a closed broker")
+	}
+}
+
+// TestDeleteRecords: DeleteRecords moves each listed partition's log start
+// up to the offset given, and refuses an offset past the end.
+func TestDeleteRecords(t *testing.T) {
+	ctx := testCtx(t)
+	b := start(t, WithInProcessClients(), WithSegmentBytes(512), WithTopics(Topic{"events", 2}))
+	cl := client(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range 100 {
+		r := &kgo.Record{Topic: "events", Partition: int32(i % 2), Value: fmt.Appendf(nil, "record %03d", i)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := DeleteRecords(ctx, cl, "events", map[int32]int64{0: 30, 1: 7}); err != nil {
+		t.Fatal(err)
+	}
+	start, err := StartOffsets(ctx, cl, "events", []int32{0, 1})
+	if err != nil || start[0] != 30 || start[1] != 7 {
+		t.Errorf("StartOffsets after DeleteRecords = %v, %v; want 0:30 1:7", start, err)
+	}
+	err = DeleteRecords(ctx, cl, "events", map[int32]int64{1: 51})
+	if !errors.Is(err, kerr.OffsetOutOfRange) || !strings.Contains(err.Error(), "events/1") {
+		t.Errorf("DeleteRecords past the end = %v, want OFFSET_OUT_OF_RANGE for events/1", err)
 	}
 }

@@ -4,7 +4,6 @@
 package producer
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -89,10 +88,11 @@ func (t *tracker) firstErr() error {
 // of every record, malformed or not, is the same on every run (a replayed
 // file partitions the same way each time), and short, so a large malformed
 // record is not sent twice over (as key and value). A key is thus never
-// longer than MaxUserIDBytes.
+// longer than MaxUserIDBytes. A user_id spelled without escapes is
+// returned as a slice of line, not a copy.
 func KeyOf(line []byte) []byte {
-	if u, ok := streaming.UserIDOf(line); ok && len(u) <= streaming.MaxUserIDBytes {
-		return []byte(u)
+	if u, ok := streaming.UserIDBytes(line); ok && len(u) <= streaming.MaxUserIDBytes {
+		return u
 	}
 	return digestKey(line)
 }
@@ -126,15 +126,6 @@ func blank(line []byte) bool {
 	return true
 }
 
-// lines scans the lines of r as File reads them. A line too long to be a
-// record at all stops the scan with ErrTooLong (see scanErr).
-func lines(r io.Reader) *bufio.Scanner {
-	sc := bufio.NewScanner(r)
-	// MaxRecordBytes of content, plus "\r\n".
-	sc.Buffer(make([]byte, 0, 256<<10), MaxRecordBytes+2)
-	return sc
-}
-
 // ErrRecordTooLarge is the error of a line whose record exceeds
 // MaxRecordBytes.
 var ErrRecordTooLarge = errors.New("record too large")
@@ -149,7 +140,7 @@ func tooLarge(line, size int) error {
 // scanErr is the error that ended a scan of lines at line (the last line
 // read whole).
 func scanErr(err error, line int) error {
-	if errors.Is(err, bufio.ErrTooLong) {
+	if errors.Is(err, errLineTooLong) {
 		return tooLarge(line+1, -1)
 	}
 	return fmt.Errorf("read line %d: %w", line+1, err)
@@ -160,11 +151,15 @@ func scanErr(err error, line int) error {
 // without producing anything. Replay runs it first, so that such a file
 // fails before any of it is produced.
 func CheckFile(r io.Reader) error {
-	sc := lines(r)
+	lr := newLineReader(r)
+	defer lr.close()
 	line := 0
-	for sc.Scan() {
+	for {
+		b, _, ok := lr.next()
+		if !ok {
+			break
+		}
 		line++
-		b := sc.Bytes()
 		if blank(b) {
 			continue
 		}
@@ -172,10 +167,28 @@ func CheckFile(r io.Reader) error {
 			return tooLarge(line, n)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return scanErr(err, line)
+	if lr.err != nil {
+		return scanErr(lr.err, line)
 	}
 	return nil
+}
+
+// FileOption configures File.
+type FileOption func(*fileConfig)
+
+type fileConfig struct {
+	gate func(ctx context.Context, produced int64) error
+}
+
+// gateEvery is how many records File produces between calls to its gate.
+const gateEvery = 1024
+
+// WithGate makes File call gate, with the number of records produced so
+// far, before each run of gateEvery records: File waits while gate blocks,
+// and stops with gate's error. Replay gates on its consumer, so that the
+// broker holds only a window of the file however large the file is.
+func WithGate(gate func(ctx context.Context, produced int64) error) FileOption {
+	return func(c *fileConfig) { c.gate = gate }
 }
 
 // File produces every line of r to topic, one record per line keyed by
@@ -188,14 +201,31 @@ func CheckFile(r io.Reader) error {
 // stops there with an error (wrapping ErrRecordTooLarge) that names the
 // line and the limit, after the lines before it were acknowledged. Run
 // CheckFile first to refuse such a file before producing any of it.
-func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Result, error) {
+func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts ...FileOption) (Result, error) {
+	var cfg fileConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	t := &tracker{end: make(map[int32]int64)}
-	sc := lines(r)
+	var sent int64
+	lr := newLineReader(r)
+	defer lr.close()
+	// Records point into the chunks the file is read into, and a chunk is
+	// reused once its records are acknowledged (each chunk's promise
+	// releases it); records are allocated a slab at a time.
+	var (
+		promiseOf *chunk
+		promise   func(*kgo.Record, error)
+		slab      []kgo.Record
+	)
 	line := 0
 	var stop error
-	for sc.Scan() {
+	for {
+		b, c, ok := lr.next()
+		if !ok {
+			break
+		}
 		line++
-		b := sc.Bytes()
 		if blank(b) {
 			continue
 		}
@@ -204,10 +234,27 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Resul
 			stop = tooLarge(line, n)
 			break
 		}
-		val := make([]byte, len(b))
-		copy(val, b)
+		if cfg.gate != nil && sent%gateEvery == 0 {
+			if stop = cfg.gate(ctx, sent); stop != nil {
+				break
+			}
+		}
+		if c != promiseOf {
+			promiseOf, promise = c, func(r *kgo.Record, err error) {
+				t.done(r, err)
+				c.release()
+			}
+		}
+		if len(slab) == 0 {
+			slab = make([]kgo.Record, recordSlab)
+		}
+		rec := &slab[0]
+		slab = slab[1:]
+		rec.Topic, rec.Key, rec.Value = topic, key, b
+		sent++
+		c.refs.Add(1)
 		t.wait.Add(1)
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}, t.done)
+		cl.Produce(ctx, rec, promise)
 		if line%65536 == 0 {
 			if err := t.firstErr(); err != nil {
 				break
@@ -218,14 +265,17 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader) (Resul
 	if stop != nil {
 		return Result{}, stop
 	}
-	if err := sc.Err(); err != nil {
-		return Result{}, scanErr(err, line)
+	if lr.err != nil {
+		return Result{}, scanErr(lr.err, line)
 	}
 	if err := t.firstErr(); err != nil {
 		return Result{}, fmt.Errorf("produce to %s: %w", topic, err)
 	}
 	return Result{Records: t.n, End: t.end}, nil
 }
+
+// recordSlab is how many records File allocates at a time.
+const recordSlab = 1024
 
 // Pace says how fast Generated produces.
 type Pace struct {

@@ -44,6 +44,7 @@ type config struct {
 	metrics     *Metrics
 	kopts       []kgo.Opt
 	observe     func(producedAt []int64, committedAt time.Time)
+	onOffsets   func(next map[int32]int64)
 }
 
 // Option configures a Pipeline.
@@ -99,6 +100,15 @@ func WithMetrics(m *Metrics) Option { return func(c *config) { c.metrics = m } }
 // fn must not keep producedAt: the slice is reused.
 func WithCommitObserver(fn func(producedAt []int64, committedAt time.Time)) Option {
 	return func(c *config) { c.observe = fn }
+}
+
+// WithCommittedOffsets calls fn after each commit with, for each partition
+// the commit covered, the next offset to consume: every record before it is
+// in the warehouse, so the broker may drop it (replay does, to keep its log
+// short). fn runs on the committing goroutine and must not block; it may
+// keep next.
+func WithCommittedOffsets(fn func(next map[int32]int64)) Option {
+	return func(c *config) { c.onOffsets = fn }
 }
 
 // WithKafkaOptions adds franz-go client options (TLS, SASL, …).
@@ -178,11 +188,13 @@ func New(store Store, opts ...Option) (*Pipeline, error) {
 	if c.metrics == nil {
 		c.metrics = NewMetrics(nil)
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		cfg: c, store: store,
 		parts: make(map[int32]*partition), touched: make(map[int32]bool),
-		pending: &pendingBatch{}, dec: NewDecoder(),
-	}, nil
+		dec: NewDecoder(),
+	}
+	p.pending = p.newBatch(time.Time{})
+	return p, nil
 }
 
 // Stats returns the totals committed so far.
@@ -219,8 +231,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.FetchMaxBytes(64 << 20),
-		kgo.FetchMaxPartitionBytes(16 << 20),
+		// Fetches of a few MiB: larger ones cost more than they save. The
+		// embedded broker builds each response by growing a slice and the
+		// client reads it into a fresh buffer, so tens of MiB per fetch
+		// meant fresh memory, and page faults, for every fetch.
+		kgo.FetchMaxBytes(8 << 20),
+		kgo.FetchMaxPartitionBytes(1 << 20),
 		kgo.ProducerLinger(0),
 	}, p.cfg.kopts...)
 	if os.Getenv("CARTWHEEL_KAFKA_DEBUG") != "" {
@@ -473,19 +489,34 @@ func (p *Pipeline) commitLoop(ctx context.Context, cl *kgo.Client) {
 // newBatch returns an empty batch, reusing a committed one when there is
 // one: a full batch is tens of megabytes of events, and growing a fresh one
 // each time costs more than filling it.
+//
+// A batch's slices are sized ahead, a quarter over the last batch cut (the
+// first for a full batch): growing a slice of 200,000 events by append
+// copies it several times over and touches fresh memory each time.
 func (p *Pipeline) newBatch(now time.Time) *pendingBatch {
-	select {
-	case b := <-p.free:
-		b.first = now
-		return b
-	default:
-		// Size a new batch like the last one.
-		b := &pendingBatch{first: now}
-		b.Events = make([]Event, 0, p.lastEvents)
-		b.produced = make([]int64, 0, p.lastRecords)
-		return b
+	events, records := p.lastEvents+p.lastEvents/4, p.lastRecords+p.lastRecords/4
+	if records == 0 {
+		events, records = min(p.cfg.batchSize, maxPresized), min(p.cfg.batchSize, maxPresized)
 	}
+	var b *pendingBatch
+	select {
+	case b = <-p.free:
+	default:
+		b = &pendingBatch{}
+	}
+	b.first = now
+	if cap(b.Events) < events-events/8 {
+		b.Events = make([]Event, 0, events)
+	}
+	if cap(b.produced) < records-records/8 {
+		b.produced = make([]int64, 0, records)
+	}
+	return b
 }
+
+// maxPresized bounds the records a first batch is sized for (about 50 MB of
+// events); a larger batch grows as it fills.
+const maxPresized = 1 << 18
 
 // recycle empties a committed batch (dropping its references to record
 // values) and keeps it for newBatch.
@@ -590,6 +621,13 @@ func (p *Pipeline) committed(b *pendingBatch, took time.Duration) {
 	m.LastCommit.Set(float64(now.UnixNano()) / 1e9)
 	if p.cfg.observe != nil {
 		p.cfg.observe(b.produced, now)
+	}
+	if p.cfg.onOffsets != nil && len(b.Checkpoints) > 0 {
+		next := make(map[int32]int64, len(b.Checkpoints))
+		for _, cp := range b.Checkpoints {
+			next[cp.Partition] = cp.NextOffset
+		}
+		p.cfg.onOffsets(next)
 	}
 
 	p.statsMu.Lock()

@@ -86,8 +86,13 @@ func openDuckDB(ctx context.Context, dsn string, o options) (adapter, error) {
 		// Checkpoint the WAL into the file less often than the 16 MB
 		// default (a checkpoint rewrites row groups, and micro-batches
 		// would trigger one every few seconds at full speed), but not so
-		// rarely that replaying the WAL after a crash delays a restart.
-		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '64MB'", nil)
+		// rarely that replaying the WAL after a crash delays a restart;
+		// a bulk load keeps the default (BulkLoad).
+		threshold := "64MB"
+		if o.bulk {
+			threshold = "16MB"
+		}
+		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '"+threshold+"'", nil)
 		if err == nil {
 			_, err = execer.ExecContext(ctx, "SET threads = "+strconv.Itoa(threads), nil)
 		}

@@ -95,11 +95,19 @@ type Option func(*options)
 
 type options struct {
 	readOnly bool
+	bulk     bool
 }
 
 // ReadOnlyAccess opens the warehouse without creating or migrating the
 // schema; with DuckDB the file is opened read-only.
 func ReadOnlyAccess() Option { return func(o *options) { o.readOnly = true } }
+
+// BulkLoad tunes the warehouse for one large load, such as a replay, rather
+// than a stream of micro-batches: DuckDB folds its WAL into the file at its
+// default 16 MB, during the load's commits, so that closing the file after
+// the load has little left to fold. (A live appliance folds it at 64 MB:
+// micro-batches would otherwise rewrite row groups every few seconds.)
+func BulkLoad() Option { return func(o *options) { o.bulk = true } }
 
 // Open connects to the warehouse named by dsn — duckdb://PATH,
 // postgres://… or redshift://… — and creates the streaming tables when they
