@@ -35,9 +35,14 @@ type ReplayResult struct {
 // committed (about 150 MB of a typical file): enough for the pipeline to
 // fill a batch while it commits the one before, and a bound on memory
 // whatever the size of the file.
+//
+// The broker's log rolls a segment for every produced batch
+// (replaySegmentBytes 1): kfake grows a heap-held segment by doubling it,
+// so a segment of one batch holds no spare room, and deleting committed
+// records frees them batch by batch.
 const (
 	replayBatch        = 200_000
-	replaySegmentBytes = 4 << 20
+	replaySegmentBytes = 1
 )
 
 // replayBatchSize is the batch size of a replay under cfg.
@@ -54,13 +59,14 @@ func replayBatchSize(cfg Config) int {
 // content, so replaying a file again (say, after a crash) resumes it and
 // never loads it twice. Blank lines (empty or JSON whitespace only) are not
 // records and are skipped. A file with a line too large for a Kafka record
-// (producer.MaxRecordBytes) is refused before anything reaches the
-// warehouse, which is not even opened.
+// (producer.MaxRecordBytes) is refused before anything is produced, and
+// the warehouse is not even opened.
 //
 // The broker is in-process and private to the replay (its clients connect
 // in memory), and it drops what the warehouse has committed: the producer
-// stays at most three batches ahead. Reading the file to name and
-// check it runs alongside producing; the consumer starts once it is done.
+// stays at most three batches ahead. The file is read once to name and
+// check it (a fast pass, while the broker starts), then produced by
+// producer.File's bulk loader.
 func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (ReplayResult, error) {
 	start := time.Now()
 	var res ReplayResult
@@ -88,12 +94,14 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	defer cl.Close()
 
 	var (
-		batch    = replayBatchSize(cfg)
-		win      = newLogWindow(3 * int64(batch))
-		checked  = make(chan struct{}) // closed when the file is named and fine
-		produced = make(chan map[int32]int64, 1)
-		db       *warehouse.DB
-		p        *streaming.Pipeline
+		batch   = replayBatchSize(cfg)
+		win     = newLogWindow(3 * int64(batch))
+		checked = make(chan struct{}) // closed when the file is named and fine
+		// The producer sends at most an eighth of the window between gates.
+		gateEvery = win.size / 8
+		produced  = make(chan map[int32]int64, 1)
+		db        *warehouse.DB
+		p         *streaming.Pipeline
 	)
 	defer func() {
 		if db != nil {
@@ -111,7 +119,12 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		return nil
 	})
 	g.Go(func() error {
-		pr, err := producer.File(gctx, cl, cfg.Kafka.Topic, f, producer.WithGate(win.wait))
+		select {
+		case <-checked:
+		case <-gctx.Done():
+			return nil
+		}
+		pr, err := producer.File(gctx, cl, cfg.Kafka.Topic, f, producer.WithGate(win.wait, gateEvery))
 		if errors.Is(err, producer.ErrRecordTooLarge) {
 			err = fmt.Errorf("%s: %w", path, err)
 		}

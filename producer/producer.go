@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -177,18 +178,16 @@ func CheckFile(r io.Reader) error {
 type FileOption func(*fileConfig)
 
 type fileConfig struct {
-	gate func(ctx context.Context, produced int64) error
+	gate      func(ctx context.Context, produced int64) error
+	gateEvery int64
 }
 
-// gateEvery is how many records File produces between calls to its gate.
-const gateEvery = 1024
-
-// WithGate makes File call gate, with the number of records produced so
-// far, before each run of gateEvery records: File waits while gate blocks,
+// WithGate makes File call gate, with the number of records sent so far,
+// after each send of at most every records: File waits while gate blocks,
 // and stops with gate's error. Replay gates on its consumer, so that the
 // broker holds only a window of the file however large the file is.
-func WithGate(gate func(ctx context.Context, produced int64) error) FileOption {
-	return func(c *fileConfig) { c.gate = gate }
+func WithGate(gate func(ctx context.Context, produced int64) error, every int64) FileOption {
+	return func(c *fileConfig) { c.gate, c.gateEvery = gate, max(1, every) }
 }
 
 // File produces every line of r to topic, one record per line keyed by
@@ -201,27 +200,104 @@ func WithGate(gate func(ctx context.Context, produced int64) error) FileOption {
 // stops there with an error (wrapping ErrRecordTooLarge) that names the
 // line and the limit, after the lines before it were acknowledged. Run
 // CheckFile first to refuse such a file before producing any of it.
+//
+// File is a bulk loader for a single-broker cluster, such as replay's
+// embedded broker: it builds record batches itself (see batch.go) and
+// sends each produce request to the cluster's one broker.
 func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts ...FileOption) (Result, error) {
 	var cfg fileConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &tracker{end: make(map[int32]int64)}
-	var sent int64
+	n, id, err := topicPartitions(ctx, cl, topic)
+	if err != nil {
+		return Result{}, err
+	}
+	s := &sender{cl: cl, topic: topic, id: id, end: make(map[int32]int64), free: make(chan []byte, 2*n)}
+	// One request in flight, the next one queued while File builds more.
+	reqs := make(chan produceReq, 1)
+	sent := make(chan struct{})
+	var sendErr atomic.Pointer[error]
+	go func() {
+		defer close(sent)
+		for r := range reqs {
+			if sendErr.Load() == nil {
+				if err := s.send(ctx, r); err != nil {
+					sendErr.Store(&err)
+				}
+			}
+		}
+	}()
+	finished := false
+	finish := func() error {
+		if !finished {
+			finished = true
+			close(reqs)
+			<-sent
+		}
+		if err := sendErr.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
+	defer finish()
+
+	batches := make([]recordBatch, n)
+	for i := range batches {
+		batches[i].reset(make([]byte, 0, batchMaxBytes))
+	}
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	var (
+		keyed   kgo.Record // the partitioner's view of a record
+		pending int64      // records in batches not yet sent
+		handed  int64      // records handed to the sender
+		line    int
+		stop    error
+	)
+	flush := func() error {
+		var req produceReq
+		for p := range batches {
+			b := &batches[p]
+			if b.n == 0 {
+				continue
+			}
+			req.parts = append(req.parts, int32(p))
+			req.batches = append(req.batches, b.seal())
+			req.counts = append(req.counts, b.n)
+			var buf []byte
+			select {
+			case buf = <-s.free:
+			default:
+				buf = make([]byte, 0, batchMaxBytes)
+			}
+			b.reset(buf)
+		}
+		if len(req.parts) == 0 {
+			return nil
+		}
+		if err := sendErr.Load(); err != nil {
+			return *err
+		}
+		select {
+		case reqs <- req:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		handed += pending
+		pending = 0
+		if cfg.gate != nil {
+			return cfg.gate(ctx, handed)
+		}
+		return nil
+	}
+	flushAt := int64(flushRecords)
+	if cfg.gate != nil {
+		flushAt = min(flushAt, cfg.gateEvery)
+	}
 	lr := newLineReader(r)
 	defer lr.close()
-	// Records point into the chunks the file is read into, and a chunk is
-	// reused once its records are acknowledged (each chunk's promise
-	// releases it); records are allocated a slab at a time.
-	var (
-		promiseOf *chunk
-		promise   func(*kgo.Record, error)
-		slab      []kgo.Record
-	)
-	line := 0
-	var stop error
 	for {
-		b, c, ok := lr.next()
+		b, _, ok := lr.next()
 		if !ok {
 			break
 		}
@@ -230,52 +306,46 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts .
 			continue
 		}
 		key := KeyOf(b)
-		if n := len(key) + len(b); n > MaxRecordBytes {
-			stop = tooLarge(line, n)
+		size := len(key) + len(b)
+		if size > MaxRecordBytes {
+			stop = tooLarge(line, size)
 			break
 		}
-		if cfg.gate != nil && sent%gateEvery == 0 {
-			if stop = cfg.gate(ctx, sent); stop != nil {
+		keyed.Key = key
+		p := part.Partition(&keyed, n)
+		if len(batches[p].buf)+size+32 > batchMaxBytes-1<<10 {
+			if stop = flush(); stop != nil {
 				break
 			}
 		}
-		if c != promiseOf {
-			promiseOf, promise = c, func(r *kgo.Record, err error) {
-				t.done(r, err)
-				c.release()
-			}
-		}
-		if len(slab) == 0 {
-			slab = make([]kgo.Record, recordSlab)
-		}
-		rec := &slab[0]
-		slab = slab[1:]
-		rec.Topic, rec.Key, rec.Value = topic, key, b
-		sent++
-		c.refs.Add(1)
-		t.wait.Add(1)
-		cl.Produce(ctx, rec, promise)
-		if line%65536 == 0 {
-			if err := t.firstErr(); err != nil {
+		batches[p].add(key, b)
+		if pending++; pending >= flushAt {
+			if stop = flush(); stop != nil {
 				break
 			}
 		}
 	}
-	t.wait.Wait()
+	// What was read before a line too large is still produced.
+	if stop == nil || errors.Is(stop, ErrRecordTooLarge) {
+		if err := flush(); stop == nil {
+			stop = err
+		}
+	}
+	if err := finish(); stop == nil {
+		stop = err
+	}
 	if stop != nil {
 		return Result{}, stop
 	}
 	if lr.err != nil {
 		return Result{}, scanErr(lr.err, line)
 	}
-	if err := t.firstErr(); err != nil {
-		return Result{}, fmt.Errorf("produce to %s: %w", topic, err)
-	}
-	return Result{Records: t.n, End: t.end}, nil
+	return Result{Records: s.n, End: s.end}, nil
 }
 
-// recordSlab is how many records File allocates at a time.
-const recordSlab = 1024
+// flushRecords bounds the records File holds before it sends them: the
+// consumer sees nothing of them until then.
+const flushRecords = 16384
 
 // Pace says how fast Generated produces.
 type Pace struct {

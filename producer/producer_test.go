@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"hash/crc32"
 	"io"
 	"strings"
 	"testing"
@@ -315,6 +318,59 @@ func TestFileManyPartitions(t *testing.T) {
 	}
 	if len(partOf) != 37 {
 		t.Errorf("%d keys, want 37", len(partOf))
+	}
+	// File partitions as franz-go's producer does (Kafka's murmur2 of the
+	// key), so a replayed user lands where live traffic puts it.
+	for k, p := range partOf {
+		r := &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte("{}")}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Partition != p {
+			t.Errorf("user %s: File chose partition %d, franz-go %d", k, p, r.Partition)
+		}
+	}
+}
+
+// TestRecordBatchEncoding: a sealed batch is a valid v2 record batch —
+// length, CRC-32C, offsets and records as Kafka's format has them.
+func TestRecordBatchEncoding(t *testing.T) {
+	var b recordBatch
+	b.reset(nil)
+	type rec struct{ key, value string }
+	recs := []rec{{"u1", `{"a":1}`}, {"", "x"}, {"user-3", strings.Repeat("v", 300)}}
+	for _, r := range recs {
+		b.add([]byte(r.key), []byte(r.value))
+	}
+	raw := b.seal()
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(raw); err != nil {
+		t.Fatal(err)
+	}
+	if int(rb.Length) != len(raw)-12 || rb.Magic != 2 || rb.NumRecords != 3 || rb.LastOffsetDelta != 2 ||
+		rb.ProducerID != -1 || rb.ProducerEpoch != -1 || rb.FirstSequence != -1 || rb.Attributes != 0 {
+		t.Errorf("header %+v", rb)
+	}
+	if crc := int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli))); rb.CRC != crc {
+		t.Errorf("CRC %x, want %x", rb.CRC, crc)
+	}
+	if ts := time.Now().UnixMilli(); rb.FirstTimestamp > ts || rb.FirstTimestamp < ts-60_000 || rb.MaxTimestamp != rb.FirstTimestamp {
+		t.Errorf("timestamps %d %d, now %d", rb.FirstTimestamp, rb.MaxTimestamp, ts)
+	}
+	in := rb.Records
+	for i, want := range recs {
+		var r kmsg.Record
+		if err := r.ReadFrom(in); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		n := int(r.Length) + kbin.VarintLen(r.Length)
+		if r.OffsetDelta != int32(i) || string(r.Key) != want.key || string(r.Value) != want.value || len(r.Headers) != 0 {
+			t.Errorf("record %d = %+v, want %+v", i, r, want)
+		}
+		in = in[n:]
+	}
+	if len(in) != 0 {
+		t.Errorf("%d bytes after the records", len(in))
 	}
 }
 
