@@ -4,6 +4,7 @@
 package producer
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -127,6 +128,15 @@ func blank(line []byte) bool {
 	return true
 }
 
+// lines scans the lines of r as File reads them. A line too long to be a
+// record at all stops the scan with ErrTooLong (see scanErr).
+func lines(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	// MaxRecordBytes of content, plus "\r\n".
+	sc.Buffer(make([]byte, 0, 256<<10), MaxRecordBytes+2)
+	return sc
+}
+
 // ErrRecordTooLarge is the error of a line whose record exceeds
 // MaxRecordBytes.
 var ErrRecordTooLarge = errors.New("record too large")
@@ -141,7 +151,7 @@ func tooLarge(line, size int) error {
 // scanErr is the error that ended a scan of lines at line (the last line
 // read whole).
 func scanErr(err error, line int) error {
-	if errors.Is(err, errLineTooLong) {
+	if errors.Is(err, bufio.ErrTooLong) {
 		return tooLarge(line+1, -1)
 	}
 	return fmt.Errorf("read line %d: %w", line+1, err)
@@ -152,15 +162,11 @@ func scanErr(err error, line int) error {
 // without producing anything. Replay runs it first, so that such a file
 // fails before any of it is produced.
 func CheckFile(r io.Reader) error {
-	lr := newLineReader(r)
-	defer lr.close()
+	sc := lines(r)
 	line := 0
-	for {
-		b, _, ok := lr.next()
-		if !ok {
-			break
-		}
+	for sc.Scan() {
 		line++
+		b := sc.Bytes()
 		if blank(b) {
 			continue
 		}
@@ -168,8 +174,8 @@ func CheckFile(r io.Reader) error {
 			return tooLarge(line, n)
 		}
 	}
-	if lr.err != nil {
-		return scanErr(lr.err, line)
+	if err := sc.Err(); err != nil {
+		return scanErr(err, line)
 	}
 	return nil
 }
@@ -294,17 +300,14 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts .
 	if cfg.gate != nil {
 		flushAt = min(flushAt, cfg.gateEvery)
 	}
-	lr := newLineReader(r)
-	defer lr.close()
-	for {
-		b, _, ok := lr.next()
-		if !ok {
-			break
-		}
+	sc := lines(r)
+	for sc.Scan() {
 		line++
+		b := sc.Bytes()
 		if blank(b) {
 			continue
 		}
+		// The batch copies key and value: b may change at the next Scan.
 		key := KeyOf(b)
 		size := len(key) + len(b)
 		if size > MaxRecordBytes {
@@ -337,8 +340,8 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts .
 	if stop != nil {
 		return Result{}, stop
 	}
-	if lr.err != nil {
-		return Result{}, scanErr(lr.err, line)
+	if err := sc.Err(); err != nil {
+		return Result{}, scanErr(err, line)
 	}
 	return Result{Records: s.n, End: s.end}, nil
 }
