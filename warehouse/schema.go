@@ -116,10 +116,10 @@ const duckSessionEvents = `CREATE OR REPLACE VIEW session_events AS
 var duckCompression = map[string]map[string]string{
 	"events": {
 		"event_id": "uncompressed", "client_session_id": "uncompressed",
-		"event_type": "dictionary", "user_id": "dictionary", "product_id": "dictionary",
+		"event_type": "dictionary", "user_id": "uncompressed", "product_id": "dictionary",
 		"device": "dictionary", "country": "dictionary", "category": "dictionary", "referrer": "dictionary",
 	},
-	"sessions": {"session_id": "uncompressed", "user_id": "dictionary"},
+	"sessions": {"session_id": "uncompressed", "user_id": "uncompressed"},
 }
 
 // withCompression adds DuckDB's USING COMPRESSION to the columns of a
