@@ -65,14 +65,18 @@ func replayBatchSize(cfg Config) int {
 // The broker is in-process and private to the replay (its clients connect
 // in memory), and it drops what the warehouse has committed: the producer
 // stays at most three batches ahead. The file is read once to name and
-// check it (a fast pass, while the broker starts), then produced by
-// producer.File's bulk loader.
+// check it (a fast pass), then produced by producer.File's bulk loader.
 func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (ReplayResult, error) {
 	start := time.Now()
 	var res ReplayResult
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
+	sum, err := fileDigest(path)
+	if err != nil {
+		return res, err
+	}
+	res.Stream = "replay:" + sum
 	f, err := os.Open(path)
 	if err != nil {
 		return res, err
@@ -87,16 +91,17 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		return res, err
 	}
 	defer b.Close()
-	cl, err := kgo.NewClient(append(producer.ClientOptions(), b.ClientOptions()...)...)
+	// The client sends File's produce requests and the deletes: it produces
+	// no records itself.
+	cl, err := kgo.NewClient(b.ClientOptions()...)
 	if err != nil {
 		return res, err
 	}
 	defer cl.Close()
 
 	var (
-		batch   = replayBatchSize(cfg)
-		win     = newLogWindow(3 * int64(batch))
-		checked = make(chan struct{}) // closed when the file is named and fine
+		batch = replayBatchSize(cfg)
+		win   = newLogWindow(3 * int64(batch))
 		// The producer sends at most an eighth of the window between gates.
 		gateEvery = win.size / 8
 		produced  = make(chan map[int32]int64, 1)
@@ -110,20 +115,6 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		sum, err := fileDigest(path)
-		if err != nil {
-			return err
-		}
-		res.Stream = "replay:" + sum
-		close(checked)
-		return nil
-	})
-	g.Go(func() error {
-		select {
-		case <-checked:
-		case <-gctx.Done():
-			return nil
-		}
 		pr, err := producer.File(gctx, cl, cfg.Kafka.Topic, f, producer.WithGate(win.wait, gateEvery))
 		if errors.Is(err, producer.ErrRecordTooLarge) {
 			err = fmt.Errorf("%s: %w", path, err)
@@ -136,11 +127,6 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		return nil
 	})
 	g.Go(func() error {
-		select {
-		case <-checked:
-		case <-gctx.Done():
-			return nil
-		}
 		var err error
 		if db, err = warehouse.Open(gctx, cfg.Warehouse, warehouse.BulkLoad()); err != nil {
 			return err

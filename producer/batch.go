@@ -26,6 +26,11 @@ import (
 // offset through the record count.
 const batchHeaderBytes = 61
 
+// maxRecordOverhead bounds what a record adds to its batch beyond its key
+// and value: its length, attributes, timestamp and offset deltas, key and
+// value lengths and header count.
+const maxRecordOverhead = 5 + 1 + 1 + 5 + 5 + 5 + 1
+
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // recordBatch is the batch being built for one partition.

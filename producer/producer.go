@@ -21,14 +21,15 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
-// batchMaxBytes bounds a produced batch (ClientOptions); it is within the
-// max.message.bytes default of Kafka and kfake (1048588).
+// batchMaxBytes bounds a produced batch (ClientOptions, and File's own
+// batches); it is within the max.message.bytes default of Kafka and kfake
+// (1048588).
 const batchMaxBytes = 1 << 20
 
 // MaxRecordBytes is the largest record, key plus value, that File produces:
-// the batch bound of ClientOptions less 1 KiB for the batch and record
-// headers (under 100 bytes in fact). A larger record could never be
-// produced: franz-go would fail it with MESSAGE_TOO_LARGE.
+// the batch bound less 1 KiB for the batch and record headers (under 100
+// bytes in fact). A larger record could never be produced: the broker
+// would refuse its batch with MESSAGE_TOO_LARGE.
 const MaxRecordBytes = batchMaxBytes - 1<<10
 
 // ClientOptions are the producer settings for bulk throughput: the records
@@ -316,7 +317,7 @@ func File(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, opts .
 		}
 		keyed.Key = key
 		p := part.Partition(&keyed, n)
-		if len(batches[p].buf)+size+32 > batchMaxBytes-1<<10 {
+		if len(batches[p].buf)+size+maxRecordOverhead > batchMaxBytes {
 			if stop = flush(); stop != nil {
 				break
 			}
