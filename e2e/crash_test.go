@@ -178,14 +178,24 @@ func TestCrashRecovery(t *testing.T) {
 	crashDSN := "duckdb://" + filepath.Join(dir, "crash.duckdb")
 	crashCfg := consumerConfig(t, dir, "crash", addr)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	// Kill until ten kills have landed before the end of the input.
+	// Kill until ten kills have landed before the end of the input. Each
+	// run is killed at a random point of its progress — once it has
+	// committed past a random target short of the end, after a random
+	// few milliseconds more — rather than after a random time, which a
+	// faster pipeline outruns.
 	var progress []int64
 	for midStream := 0; midStream < 10; {
 		if len(progress) == 30 {
 			t.Fatalf("only %d of 30 kills landed before the end of the input: %v", midStream, progress)
 		}
+		from := max(committed(crashDSN), 0)
+		target := from + 1 + rng.Int64N(max(1, (total-from)/4))
 		c := start(t, "run", "--config", crashCfg)
-		time.Sleep(time.Duration(400+rng.IntN(1400)) * time.Millisecond)
+		deadline := time.Now().Add(2 * time.Minute)
+		for committed(crashDSN) < target && time.Now().Before(deadline) {
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 		c.stop(t, syscall.SIGKILL)
 		n := committed(crashDSN)
 		progress = append(progress, n)
