@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
@@ -25,59 +26,31 @@ const (
 // DefaultDSN is where the local appliance keeps its warehouse.
 const DefaultDSN = "duckdb://data/cartwheel.duckdb"
 
-// Kind is the portable type of a result column.
-type Kind string
+// The result types, kept here under their old names while callers move
+// to package result.
+type (
+	Kind    = result.Kind
+	Column  = result.Column
+	Result  = result.Set
+	Decimal = result.Decimal
+)
 
 // Column kinds.
 const (
-	KindText      Kind = "text"
-	KindInt       Kind = "int"
-	KindDecimal   Kind = "decimal"
-	KindFloat     Kind = "float"
-	KindBool      Kind = "bool"
-	KindTimestamp Kind = "timestamp"
-	KindDate      Kind = "date"
-	KindOther     Kind = "other"
+	KindText      = result.KindText
+	KindInt       = result.KindInt
+	KindDecimal   = result.KindDecimal
+	KindFloat     = result.KindFloat
+	KindBool      = result.KindBool
+	KindTimestamp = result.KindTimestamp
+	KindDate      = result.KindDate
+	KindOther     = result.KindOther
 )
 
-// Column describes a result column.
-type Column struct {
-	Name string `json:"name"`
-	Kind Kind   `json:"type"`
-}
-
-// Result is a fully read query result. Values are nil, string, int64,
-// float64, bool, Decimal, or time.Time in UTC (for timestamps and dates).
-type Result struct {
-	Columns []Column `json:"columns"`
-	Rows    [][]any  `json:"rows"`
-}
-
-// Decimal is an exact decimal number in its canonical text form, e.g.
-// "40.00". It marshals to JSON as a number.
-type Decimal string
-
-// MarshalJSON writes the decimal as a JSON number.
-func (d Decimal) MarshalJSON() ([]byte, error) { return []byte(d), nil }
-
 // DecimalFromCents renders cents with two decimals.
-func DecimalFromCents(c int64) Decimal {
-	return Decimal(formatScaled(big.NewInt(c), 2))
-}
+func DecimalFromCents(c int64) Decimal { return result.DecimalFromCents(c) }
 
-func formatScaled(v *big.Int, scale int) string {
-	s := new(big.Int).Abs(v).String()
-	if scale > 0 {
-		if len(s) <= scale {
-			s = strings.Repeat("0", scale-len(s)+1) + s
-		}
-		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
-	}
-	if v.Sign() < 0 {
-		s = "-" + s
-	}
-	return s
-}
+func formatScaled(v *big.Int, scale int) string { return result.FormatScaled(v, scale) }
 
 // DB is an open warehouse: the streaming Store, a SQL runner for the models
 // and the query engine behind the CLI and the dashboards.
