@@ -7,7 +7,7 @@ TAGS     ?= duckdb_arrow
 GOFLAGS_ := -tags=$(TAGS)
 BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
-RACE_PKGS := ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/...
+RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/...
 
 .PHONY: build run test test-unit test-e2e bench lint fuzz clean
 
@@ -32,7 +32,7 @@ test-e2e:
 # whole-pipeline benchmarks (events/s, replay vs DuckDB SQL, freshness,
 # PostgreSQL) and the 10M-event model build. Compare within one run.
 bench: build
-	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./streaming/... ./generator/... ./warehouse/...
+	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./event/... ./streaming/... ./generator/... ./warehouse/...
 	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
@@ -43,7 +43,7 @@ lint:
 	$(GO) vet $(GOFLAGS_) ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./streaming/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
 
 clean:
 	rm -rf bin

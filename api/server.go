@@ -18,12 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/cartwheel-analytics/cartwheel/warehouse"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 // Querier runs read-only SQL; *warehouse.DB implements it.
 type Querier interface {
-	QueryReadOnly(ctx context.Context, query string, args ...any) (*warehouse.Result, error)
+	QueryReadOnly(ctx context.Context, query string, args ...any) (*result.Set, error)
 }
 
 // Server is the HTTP server of a running appliance.
@@ -37,6 +37,11 @@ type Server struct {
 	mux      *http.ServeMux
 	loopback bool
 	actions  map[string]Action
+	// hosts are the names besides loopback ones and IP literals that a
+	// request's Host may carry (guard).
+	hosts     []string
+	bodyLimit int64
+	handler   http.Handler
 }
 
 // Action is a POST endpoint: it reads the request body and returns a value
@@ -75,7 +80,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // New returns a server over q.
 func New(q Querier, opts ...Option) *Server {
 	s := &Server{q: q, gatherer: prometheus.DefaultGatherer, ready: func() error { return nil }, log: slog.Default(),
-		status: func() any { return map[string]string{} }}
+		status: func() any { return map[string]string{} }, bodyLimit: DefaultBodyLimit}
 	for _, o := range opts {
 		o(s)
 	}
@@ -93,11 +98,13 @@ func New(q Querier, opts ...Option) *Server {
 		}))
 	}
 	s.mux = mux
+	s.handler = s.guard(mux)
 	return s
 }
 
-// Handler returns the server's routes.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the server's routes behind its guard (Host, origin,
+// content type and body size checks).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully with a
 // fresh timeout.
@@ -106,7 +113,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.loopback && s.token == "" {
 		return errors.New("refusing to serve on a non-loopback address without a token (set token or CARTWHEEL_TOKEN)")
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -176,15 +183,22 @@ type ErrorResponse struct {
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	var req QueryRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || strings.TrimSpace(req.SQL) == "" {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || strings.TrimSpace(req.SQL) == "" {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{bodyTooLarge(tooLarge.Limit)})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{"body must be {\"sql\": \"...\"}"})
 		return
 	}
 	res, err := s.q.QueryReadOnly(r.Context(), req.SQL)
 	if err != nil {
 		status := http.StatusBadRequest
-		if errors.Is(err, warehouse.ErrReadOnly) {
+		switch {
+		case errors.Is(err, result.ErrReadOnly), errors.Is(err, result.ErrExternalAccess):
 			status = http.StatusForbidden
+		case errors.Is(err, result.ErrTimeLimit):
+			status = http.StatusGatewayTimeout
 		}
 		writeJSON(w, status, ErrorResponse{err.Error()})
 		return

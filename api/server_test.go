@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/apitest"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -30,27 +32,6 @@ func openDB(t *testing.T) *warehouse.DB {
 	return db
 }
 
-// fakeQuerier records the queries it gets and answers with res or err.
-type fakeQuerier struct {
-	mu      sync.Mutex
-	queries []string
-	res     *warehouse.Result
-	err     error
-}
-
-func (f *fakeQuerier) QueryReadOnly(_ context.Context, q string, _ ...any) (*warehouse.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.queries = append(f.queries, q)
-	return f.res, f.err
-}
-
-func (f *fakeQuerier) calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.queries...)
-}
-
 // serve runs a request through h and returns the recorded response.
 func serve(t *testing.T, h http.Handler, method, path, body string, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
@@ -59,10 +40,20 @@ func serve(t *testing.T, h http.Handler, method, path, body string, header http.
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, r)
+	// What the CLI's client sends; guard_test.go covers other hosts and
+	// content types.
+	req.Host = "127.0.0.1:8080"
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, vs := range header {
+		req.Header.Del(k)
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
+	}
+	if h, ok := header["Host"]; ok {
+		req.Host = h[0]
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -81,7 +72,7 @@ func decodeError(t *testing.T, body []byte) string {
 }
 
 func TestHealthz(t *testing.T) {
-	h := New(&fakeQuerier{}).Handler()
+	h := New(&apitest.Querier{}).Handler()
 	tests := []struct {
 		method string
 		status int
@@ -118,7 +109,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := serve(t, New(&fakeQuerier{}, tc.opts...).Handler(), http.MethodGet, "/readyz", "", nil)
+			rec := serve(t, New(&apitest.Querier{}, tc.opts...).Handler(), http.MethodGet, "/readyz", "", nil)
 			if rec.Code != tc.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
 			}
@@ -132,7 +123,7 @@ func TestReadyz(t *testing.T) {
 func TestReadyzIsAskedOnEveryRequest(t *testing.T) {
 	var mu sync.Mutex
 	var err error
-	h := New(&fakeQuerier{}, WithReady(func() error { mu.Lock(); defer mu.Unlock(); return err })).Handler()
+	h := New(&apitest.Querier{}, WithReady(func() error { mu.Lock(); defer mu.Unlock(); return err })).Handler()
 	for i, want := range []int{http.StatusOK, http.StatusServiceUnavailable, http.StatusOK} {
 		mu.Lock()
 		err = nil
@@ -151,7 +142,7 @@ func TestMetrics(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_test_records_total", Help: "Records."})
 	reg.MustRegister(c)
 	c.Add(42)
-	h := New(&fakeQuerier{}, WithGatherer(reg)).Handler()
+	h := New(&apitest.Querier{}, WithGatherer(reg)).Handler()
 
 	for _, accept := range []string{"", "application/openmetrics-text; version=1.0.0", "*/*"} {
 		t.Run("accept="+accept, func(t *testing.T) {
@@ -180,7 +171,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsDefaultGatherer(t *testing.T) {
-	rec := serve(t, New(&fakeQuerier{}).Handler(), http.MethodGet, "/metrics", "", nil)
+	rec := serve(t, New(&apitest.Querier{}).Handler(), http.MethodGet, "/metrics", "", nil)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "go_goroutines") {
 		t.Fatalf("status %d; want the default registry's go_goroutines in:\n%.500s", rec.Code, rec.Body.String())
 	}
@@ -199,7 +190,7 @@ func TestStatus(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// GET endpoints need no token, even on a non-loopback server.
-			rec := serve(t, New(&fakeQuerier{}, tc.opts...).Handler(), http.MethodGet, "/api/status", "", nil)
+			rec := serve(t, New(&apitest.Querier{}, tc.opts...).Handler(), http.MethodGet, "/api/status", "", nil)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status = %d", rec.Code)
 			}
@@ -214,7 +205,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestIndexAndUnknownPaths(t *testing.T) {
-	h := New(&fakeQuerier{}).Handler()
+	h := New(&apitest.Querier{}).Handler()
 	tests := []struct {
 		method, path string
 		status       int
@@ -279,7 +270,8 @@ func TestQueryDuckDB(t *testing.T) {
 		{name: "drop", body: `{"sql": "DROP TABLE events"}`, status: 403, errContains: "read-only"},
 		{name: "two selects", body: `{"sql": "SELECT 1; SELECT 2"}`, status: 403, errContains: "single"},
 		{name: "select then drop", body: `{"sql": "SELECT 1; DROP TABLE events"}`, status: 403, errContains: "read-only"},
-		{name: "copy to file", body: `{"sql": "COPY events TO '/tmp/cartwheel-api-test.csv'"}`, status: 403, errContains: "read-only"},
+		{name: "copy to file", body: `{"sql": "COPY events TO '/tmp/cartwheel-api-test.csv'"}`, status: 403, errContains: "cannot reach files"},
+		{name: "read a file", body: `{"sql": "SELECT content FROM read_text('/etc/passwd')"}`, status: 403, errContains: "cannot reach files"},
 
 		{name: "syntax error", body: `{"sql": "SELEC 1"}`, status: 400, errContains: "syntax"},
 		{name: "unknown table", body: `{"sql": "SELECT * FROM no_such_table"}`, status: 400, errContains: "no_such_table"},
@@ -288,7 +280,7 @@ func TestQueryDuckDB(t *testing.T) {
 		{name: "blank sql", body: `{"sql": " \n\t "}`, status: 400, errContains: `{"sql": "..."}`},
 		{name: "not json", body: `SELECT 1`, status: 400, errContains: `{"sql": "..."}`},
 		{name: "sql not a string", body: `{"sql": 1}`, status: 400, errContains: `{"sql": "..."}`},
-		{name: "over 1 MiB", body: `{"sql": "SELECT '` + strings.Repeat("x", 1<<20) + `'"}`, status: 400, errContains: `{"sql": "..."}`},
+		{name: "over 1 MiB", body: `{"sql": "SELECT '` + strings.Repeat("x", 1<<20) + `'"}`, status: 413, errContains: "larger than 1 MiB"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +293,7 @@ func TestQueryDuckDB(t *testing.T) {
 			}
 			if tc.status == http.StatusOK {
 				body := rec.Body.String()
-				res, err := warehouse.DecodeResult(strings.NewReader(body))
+				res, err := result.Decode(strings.NewReader(body))
 				if err != nil {
 					t.Fatalf("answer is not a Result: %v", err)
 				}
@@ -343,8 +335,9 @@ func TestQueryStatusMapping(t *testing.T) {
 		wantError string
 		wantCalls []string
 	}{
-		{"read-only violation", `{"sql":"DELETE FROM events"}`, warehouse.ErrReadOnly, 403, warehouse.ErrReadOnly.Error(), []string{"DELETE FROM events"}},
-		{"wrapped read-only violation", `{"sql":"x"}`, fmt.Errorf("check: %w", warehouse.ErrReadOnly), 403, "check: " + warehouse.ErrReadOnly.Error(), []string{"x"}},
+		{"read-only violation", `{"sql":"DELETE FROM events"}`, result.ErrReadOnly, 403, result.ErrReadOnly.Error(), []string{"DELETE FROM events"}},
+		{"wrapped read-only violation", `{"sql":"x"}`, fmt.Errorf("check: %w", result.ErrReadOnly), 403, "check: " + result.ErrReadOnly.Error(), []string{"x"}},
+		{"time limit", `{"sql":"SELECT slow"}`, fmt.Errorf("%w of 30s", result.ErrTimeLimit), 504, result.ErrTimeLimit.Error() + " of 30s", []string{"SELECT slow"}},
 		{"other error", `{"sql":"SELECT nope"}`, errors.New(`column "nope" not found`), 400, `column "nope" not found`, []string{"SELECT nope"}},
 		{"sql passed as is", `{"sql":"  SELECT 1 -- c\n"}`, errors.New("e"), 400, "e", []string{"  SELECT 1 -- c\n"}},
 		{"blank never reaches the querier", `{"sql":"  "}`, nil, 400, `body must be {"sql": "..."}`, nil},
@@ -352,7 +345,7 @@ func TestQueryStatusMapping(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := &fakeQuerier{err: tc.err}
+			q := &apitest.Querier{Err: tc.err}
 			rec := serve(t, New(q, WithToken("t")).Handler(), http.MethodPost, "/api/query", tc.body, bearer("t"))
 			if rec.Code != tc.status {
 				t.Fatalf("status = %d, want %d", rec.Code, tc.status)
@@ -360,7 +353,7 @@ func TestQueryStatusMapping(t *testing.T) {
 			if got := decodeError(t, rec.Body.Bytes()); got != tc.wantError {
 				t.Errorf("error = %q, want %q", got, tc.wantError)
 			}
-			if got := q.calls(); fmt.Sprint(got) != fmt.Sprint(tc.wantCalls) {
+			if got := q.Queries(); fmt.Sprint(got) != fmt.Sprint(tc.wantCalls) {
 				t.Errorf("querier got %q, want %q", got, tc.wantCalls)
 			}
 		})
@@ -391,7 +384,7 @@ func TestAuthWithoutServe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := &fakeQuerier{res: &warehouse.Result{Columns: []warehouse.Column{{Name: "n", Kind: warehouse.KindInt}}, Rows: [][]any{{int64(1)}}}}
+			q := &apitest.Querier{Result: &result.Set{Columns: []result.Column{{Name: "n", Kind: result.KindInt}}, Rows: [][]any{{int64(1)}}}}
 			var opts []Option
 			if tc.token != "" {
 				opts = append(opts, WithToken(tc.token))
@@ -405,7 +398,7 @@ func TestAuthWithoutServe(t *testing.T) {
 				if got := decodeError(t, rec.Body.Bytes()); got != "missing or wrong token" {
 					t.Errorf("error = %q", got)
 				}
-				if n := len(q.calls()); n != 0 {
+				if n := len(q.Queries()); n != 0 {
 					t.Errorf("an unauthorized request ran %d queries", n)
 				}
 			}
@@ -417,7 +410,7 @@ func TestAuthWithoutServe(t *testing.T) {
 // "Authorization: Bearer $token"; the bare token (auth once cut the
 // "Bearer " prefix only when present) is refused.
 func TestAuthRawTokenWithoutScheme(t *testing.T) {
-	rec := serve(t, New(&fakeQuerier{}, WithToken("tok")).Handler(), http.MethodPost, "/api/query", `{"sql":"SELECT 1"}`,
+	rec := serve(t, New(&apitest.Querier{}, WithToken("tok")).Handler(), http.MethodPost, "/api/query", `{"sql":"SELECT 1"}`,
 		http.Header{"Authorization": {"tok"}})
 	if rec.Code != http.StatusUnauthorized {
 		t.Fatalf("status = %d, want 401", rec.Code)
@@ -445,7 +438,7 @@ func TestAuthScheme(t *testing.T) {
 		{"Token tok", 401},
 		{"Bearer Bearer tok", 401},
 	}
-	h := New(&fakeQuerier{res: &warehouse.Result{Columns: []warehouse.Column{{Name: "n", Kind: warehouse.KindInt}}, Rows: [][]any{{int64(1)}}}},
+	h := New(&apitest.Querier{Result: &result.Set{Columns: []result.Column{{Name: "n", Kind: result.KindInt}}, Rows: [][]any{{int64(1)}}}},
 		WithToken("tok")).Handler()
 	for _, tc := range tests {
 		rec := serve(t, h, http.MethodPost, "/api/query", `{"sql":"SELECT 1"}`, http.Header{"Authorization": {tc.header}})
@@ -472,7 +465,7 @@ func TestActions(t *testing.T) {
 	fail := func(context.Context, io.Reader) (any, int) {
 		return ErrorResponse{"boom"}, http.StatusInternalServerError
 	}
-	h := New(&fakeQuerier{}, WithToken("tok"), WithAction("/api/models", echo), WithAction("/api/other", fail)).Handler()
+	h := New(&apitest.Querier{}, WithToken("tok"), WithAction("/api/models", echo), WithAction("/api/other", fail)).Handler()
 
 	tests := []struct {
 		name, method, path, body string
@@ -568,6 +561,7 @@ func post(t *testing.T, c *http.Client, url, body string, header http.Header) (i
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -584,7 +578,7 @@ func TestServeLoopbackNeedsNoToken(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s loopback here: %v", network.name, err)
 			}
-			q := &fakeQuerier{res: &warehouse.Result{Columns: []warehouse.Column{{Name: "n", Kind: warehouse.KindInt}}, Rows: [][]any{{int64(7)}}}}
+			q := &apitest.Querier{Result: &result.Set{Columns: []result.Column{{Name: "n", Kind: result.KindInt}}, Rows: [][]any{{int64(7)}}}}
 			base, c, stop := startServe(t, New(q, WithToken("tok")), ln, ln.Addr().String())
 			for _, hdr := range []http.Header{nil, bearer("wrong"), bearer("tok")} {
 				status, body := post(t, c, base+"/api/query", `{"sql":"SELECT 7"}`, hdr)
@@ -604,7 +598,7 @@ func TestServeWithoutTokenOffLoopbackRefuses(t *testing.T) {
 		t.Run(ip.String(), func(t *testing.T) {
 			ln := listenLoopback(t)
 			defer ln.Close()
-			err := New(&fakeQuerier{}).Serve(context.Background(), addrListener{ln, &net.TCPAddr{IP: ip, Port: 8080}})
+			err := New(&apitest.Querier{}).Serve(context.Background(), addrListener{ln, &net.TCPAddr{IP: ip, Port: 8080}})
 			if err == nil || !strings.Contains(err.Error(), "without a token") {
 				t.Fatalf("Serve = %v, want a refusal without a token", err)
 			}
@@ -615,7 +609,7 @@ func TestServeWithoutTokenOffLoopbackRefuses(t *testing.T) {
 func TestServeOffLoopbackNeedsToken(t *testing.T) {
 	ln := listenLoopback(t)
 	real := ln.Addr().String()
-	q := &fakeQuerier{res: &warehouse.Result{Columns: []warehouse.Column{}, Rows: [][]any{}}}
+	q := &apitest.Querier{Result: &result.Set{Columns: []result.Column{}, Rows: [][]any{}}}
 	s := New(q, WithToken("tok"), WithAction("/api/models", func(context.Context, io.Reader) (any, int) { return "done", 200 }))
 	base, c, stop := startServe(t, s, addrListener{ln, &net.TCPAddr{IP: net.IPv4zero, Port: 8080}}, real)
 
@@ -653,7 +647,7 @@ func TestServeOffLoopbackNeedsToken(t *testing.T) {
 func TestServeClosedListener(t *testing.T) {
 	ln := listenLoopback(t)
 	ln.Close()
-	if err := New(&fakeQuerier{}).Serve(context.Background(), ln); err == nil {
+	if err := New(&apitest.Querier{}).Serve(context.Background(), ln); err == nil {
 		t.Fatal("Serve on a closed listener returned nil")
 	}
 }
@@ -668,7 +662,7 @@ func TestServeShutdownIsGraceful(t *testing.T) {
 		<-release
 		return "finished", http.StatusOK
 	}
-	base, c, stop := startServe(t, New(&fakeQuerier{}, WithAction("/api/slow", slow)), ln, ln.Addr().String())
+	base, c, stop := startServe(t, New(&apitest.Querier{}, WithAction("/api/slow", slow)), ln, ln.Addr().String())
 
 	type answer struct {
 		status int
@@ -677,6 +671,7 @@ func TestServeShutdownIsGraceful(t *testing.T) {
 	done := make(chan answer, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/slow", nil)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := c.Do(req)
 		if err != nil {
 			done <- answer{-1, err.Error()}

@@ -160,11 +160,8 @@ func LoadConfig(path string) (Config, error) {
 func (c Config) Validate() error {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	switch scheme, rest, ok := strings.Cut(c.Warehouse, "://"); {
-	case !ok || !slices.Contains([]string{"duckdb", "postgres", "postgresql", "redshift"}, scheme):
-		bad("warehouse must be duckdb://PATH, postgres://… or redshift://…")
-	case scheme == "duckdb" && rest == "":
-		bad("warehouse duckdb:// needs a path (duckdb://PATH or duckdb://:memory:)")
+	if _, err := warehouse.ParseDSN(c.Warehouse); err != nil {
+		bad("%v", err)
 	}
 	if c.Streaming.SessionGap <= 0 {
 		bad("streaming.session_gap must be positive")

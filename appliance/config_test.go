@@ -240,13 +240,18 @@ func TestValidate(t *testing.T) {
 		{"retention under 1ms", func(c *Config) { c.Kafka.Retention = time.Microsecond }, []string{"kafka.retention must be at least 1ms"}},
 
 		{"duckdb without a path", func(c *Config) { c.Warehouse = "duckdb://" },
-			[]string{"warehouse duckdb:// needs a path (duckdb://PATH or duckdb://:memory:)"}},
+			[]string{`warehouse DSN "duckdb://": empty path (want duckdb://PATH or duckdb://:memory:)`}},
 		{"warehouse without a scheme", func(c *Config) { c.Warehouse = "data/cartwheel.duckdb" },
-			[]string{"warehouse must be duckdb://PATH, postgres://… or redshift://…"}},
+			[]string{`warehouse DSN "data/cartwheel.duckdb": want duckdb://PATH, postgres://… or redshift://…`}},
 		{"empty warehouse", func(c *Config) { c.Warehouse = "" },
-			[]string{"warehouse must be duckdb://PATH, postgres://… or redshift://…"}},
-		{"unknown warehouse scheme", func(c *Config) { c.Warehouse = "mysql://u@h/db" },
-			[]string{"warehouse must be duckdb://PATH, postgres://… or redshift://…"}},
+			[]string{`warehouse DSN "": want duckdb://PATH, postgres://… or redshift://…`}},
+		{"unknown warehouse scheme", func(c *Config) { c.Warehouse = "mysql://u:secret@h/db" },
+			[]string{`warehouse DSN "mysql://u:xxxxx@h/db": unknown scheme "mysql" (want duckdb://PATH, postgres://… or redshift://…)`}},
+		{"duckdb threads not a number", func(c *Config) { c.Warehouse = "duckdb://x.duckdb?threads=abc" },
+			[]string{`warehouse DSN "duckdb://x.duckdb?threads=abc": threads=abc: want a positive number`}},
+		{"redshift staging without a role", func(c *Config) { c.Warehouse = "redshift://u:secret@h/db?s3_bucket=b1b" },
+			[]string{`warehouse DSN "redshift://u:xxxxx@h/db?s3_bucket=b1b": S3 staging: iam_role is required with s3_bucket: ` +
+				"the ARN of the IAM role that Redshift assumes to read the bucket (e.g. iam_role=arn:aws:iam::123456789012:role/cartwheel-copy, or iam_role=default)"}},
 
 		{"every error is listed", func(c *Config) {
 			c.Streaming.SessionGap, c.Streaming.IdleTimeout, c.Streaming.AllowedLateness = 0, -1, -1
@@ -263,7 +268,7 @@ func TestValidate(t *testing.T) {
 			c.Generator.Speedup, c.Generator.Backfill = 0, -1
 			c.Generator.OutOfOrder, c.Generator.Late, c.Generator.Duplicate, c.Generator.Malformed = 2, -1, math.NaN(), 3
 		}, []string{
-			"warehouse duckdb:// needs a path (duckdb://PATH or duckdb://:memory:)",
+			`warehouse DSN "duckdb://": empty path (want duckdb://PATH or duckdb://:memory:)`,
 			"streaming.batch_size and batch_delay must be positive",
 			`kafka.topic and kafka.dlq_topic must differ (both are "x")`, "kafka.group must not be empty",
 			"kafka.retention_bytes must be positive", "kafka.retention must be at least 1ms",
@@ -421,11 +426,11 @@ func TestDuckDBPathEmpty(t *testing.T) {
 	c := DefaultConfig()
 	c.Warehouse = "duckdb://"
 	if _, err := Replay(shortCtx(t, 10*time.Second), c, filepath.Join(dir, "missing.jsonl"), slog.New(slog.DiscardHandler)); err == nil ||
-		!strings.Contains(err.Error(), "warehouse duckdb:// needs a path") {
+		!strings.Contains(err.Error(), `warehouse DSN "duckdb://": empty path`) {
 		t.Errorf(`Replay into "duckdb://" = %v, want the invalid configuration`, err)
 	}
 	if err := Run(shortCtx(t, 10*time.Second), c, RunOptions{}, slog.New(slog.DiscardHandler)); err == nil ||
-		!strings.Contains(err.Error(), "warehouse duckdb:// needs a path") {
+		!strings.Contains(err.Error(), `warehouse DSN "duckdb://": empty path`) {
 		t.Errorf(`Run on "duckdb://" = %v, want the invalid configuration`, err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

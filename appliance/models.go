@@ -10,34 +10,44 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"time"
 
-	"github.com/cartwheel-analytics/cartwheel"
+	"github.com/cartwheel-analytics/cartwheel/api"
 	"github.com/cartwheel-analytics/cartwheel/models"
+	"github.com/cartwheel-analytics/cartwheel/project"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
-// ModelsRequest is a `cartwheel models` invocation.
+// ModelsRequest is a `cartwheel models` invocation. Through a running
+// appliance it travels as an api.ModelsRequest.
 type ModelsRequest struct {
-	Command     string   `json:"command"` // run, test or build
-	Select      []string `json:"select,omitempty"`
-	Exclude     []string `json:"exclude,omitempty"`
-	FullRefresh bool     `json:"full_refresh,omitempty"`
-	Vars        string   `json:"vars,omitempty"`
-	Threads     int      `json:"threads,omitempty"`
+	Command     string // run, test or build
+	Select      []string
+	Exclude     []string
+	FullRefresh bool
+	Vars        string // a YAML mapping
+	Threads     int
+	// Progress, when set, is told how many nodes are done of how many
+	// (models.WithProgress). It is not sent: through a running appliance
+	// the command reports no progress.
+	Progress func(done, total int)
 }
 
-// ModelsResponse is the answer of a running appliance to a ModelsRequest.
-type ModelsResponse struct {
-	Output string `json:"output"`
-	Failed bool   `json:"failed"`
-	Error  string `json:"error,omitempty"`
+// wire is r as the API carries it.
+func (r ModelsRequest) wire() api.ModelsRequest {
+	return api.ModelsRequest{Command: r.Command, Select: r.Select, Exclude: r.Exclude, FullRefresh: r.FullRefresh,
+		Vars: r.Vars, Threads: r.Threads}
+}
+
+// modelsRequest is the request that w carries.
+func modelsRequest(w api.ModelsRequest) ModelsRequest {
+	return ModelsRequest{Command: w.Command, Select: w.Select, Exclude: w.Exclude, FullRefresh: w.FullRefresh,
+		Vars: w.Vars, Threads: w.Threads}
 }
 
 // ProjectFS returns the project directory, or the built-in project.
 func ProjectFS(dir string) fs.FS {
 	if dir == "" {
-		return cartwheel.Project
+		return project.FS
 	}
 	return os.DirFS(dir)
 }
@@ -69,26 +79,39 @@ func (r ModelsRequest) options(out io.Writer) ([]models.Option, error) {
 	if r.Threads > 0 {
 		opts = append(opts, models.WithThreads(r.Threads))
 	}
+	if r.Progress != nil {
+		opts = append(opts, models.WithProgress(r.Progress))
+	}
 	return opts, nil
+}
+
+// modelsCommand is models.Run, Test or Build.
+type modelsCommand func(context.Context, models.DB, *models.Project, ...models.Option) (*models.Report, error)
+
+var modelsCommands = map[string]modelsCommand{"run": models.Run, "test": models.Test, "build": models.Build}
+
+// prepare returns the command of r and its runner options, or why r is not
+// a request that can run (nothing ran then).
+func (r ModelsRequest) prepare(out io.Writer) (modelsCommand, []models.Option, error) {
+	run, ok := modelsCommands[r.Command]
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown models command %q (want run, test or build)", r.Command)
+	}
+	opts, err := r.options(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, opts, nil
 }
 
 // RunModels runs models run|test|build on db, writing dbt-like lines to out.
 // The error wraps models.ErrFailed when a node failed.
 func RunModels(ctx context.Context, db models.DB, p *models.Project, req ModelsRequest, out io.Writer) error {
-	opts, err := req.options(out)
+	run, opts, err := req.prepare(out)
 	if err != nil {
 		return err
 	}
-	switch req.Command {
-	case "run":
-		_, err = models.Run(ctx, db, p, opts...)
-	case "test":
-		_, err = models.Test(ctx, db, p, opts...)
-	case "build":
-		_, err = models.Build(ctx, db, p, opts...)
-	default:
-		return fmt.Errorf("unknown models command %q (want run, test or build)", req.Command)
-	}
+	_, err = run(ctx, db, p, opts...)
 	return err
 }
 
@@ -123,46 +146,50 @@ func Models(ctx context.Context, cfg Config, req ModelsRequest, out io.Writer) e
 }
 
 func modelsHTTP(ctx context.Context, info runtimeInfo, req ModelsRequest, out io.Writer) error {
-	body, _ := json.Marshal(req)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+info.HTTP+"/api/models", bytes.NewReader(body))
-	if err != nil {
+	resp, err := applianceClient(info).Models(ctx, req.wire())
+	io.WriteString(out, resp.Output)
+	switch {
+	case err != nil:
 		return err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Authorization", "Bearer "+info.Token)
-	resp, err := (&http.Client{Timeout: time.Hour}).Do(hr)
-	if err != nil {
-		return fmt.Errorf("ask the running appliance at %s: %w", info.HTTP, err)
-	}
-	defer resp.Body.Close()
-	var mr ModelsResponse
-	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil {
-		return fmt.Errorf("appliance at %s answered %s", info.HTTP, resp.Status)
-	}
-	io.WriteString(out, mr.Output)
-	if mr.Error != "" {
-		return errors.New(mr.Error)
-	}
-	if mr.Failed {
+	case resp.Error != "": // an appliance of an earlier version: 200 with an error
+		return errors.New(resp.Error)
+	case resp.Failed:
 		return models.ErrFailed
 	}
 	return nil
 }
 
-// modelsHandler serves POST /api/models for a running appliance.
-func modelsHandler(db models.DB, p *models.Project) func(ctx context.Context, body io.Reader) (any, int) {
+// modelsHandler serves POST /api/models (api.ModelsRequest documents it)
+// for a running appliance: 400 for a request that cannot run, 500 when
+// the run broke off, 200 when it ran, with "failed" if a node failed.
+func modelsHandler(db models.DB, p *models.Project) api.Action {
 	return func(ctx context.Context, body io.Reader) (any, int) {
-		var req ModelsRequest
-		if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&req); err != nil {
-			return ModelsResponse{Error: "bad request: " + err.Error()}, http.StatusBadRequest
+		var w api.ModelsRequest
+		dec := json.NewDecoder(body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&w); err != nil {
+			status := http.StatusBadRequest
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				status = http.StatusRequestEntityTooLarge
+			}
+			return api.ModelsResponse{Error: "bad request: " + err.Error()}, status
 		}
 		var out bytes.Buffer
-		err := RunModels(ctx, db, p, req, &out)
-		resp := ModelsResponse{Output: out.String()}
-		if errors.Is(err, models.ErrFailed) {
+		run, opts, err := modelsRequest(w).prepare(&out)
+		if err == nil { // the selectors, at no cost: the runner would fail on them with a 500
+			_, err = models.List(p, models.WithSelect(w.Select...), models.WithExclude(w.Exclude...), models.WithOutput(io.Discard))
+		}
+		if err != nil {
+			return api.ModelsResponse{Error: err.Error()}, http.StatusBadRequest
+		}
+		_, err = run(ctx, db, p, opts...)
+		resp := api.ModelsResponse{Output: out.String()}
+		switch {
+		case errors.Is(err, models.ErrFailed):
 			resp.Failed = true
-		} else if err != nil {
+		case err != nil:
 			resp.Error = err.Error()
+			return resp, http.StatusInternalServerError
 		}
 		return resp, http.StatusOK
 	}

@@ -1,15 +1,11 @@
 package appliance
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"time"
 
-	"github.com/cartwheel-analytics/cartwheel/api"
+	"github.com/cartwheel-analytics/cartwheel/api/client"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -17,7 +13,7 @@ import (
 // running appliance is queried through that appliance's HTTP API (DuckDB
 // lets one process open the file for writing); otherwise the warehouse is
 // opened directly, read-only.
-func Query(ctx context.Context, dsn, query string) (*warehouse.Result, error) {
+func Query(ctx context.Context, dsn, query string) (*result.Set, error) {
 	if path := DuckDBPath(dsn); path != "" {
 		info, lock, err := findAppliance(ctx, path)
 		switch {
@@ -38,25 +34,11 @@ func Query(ctx context.Context, dsn, query string) (*warehouse.Result, error) {
 	return db.QueryReadOnly(ctx, query)
 }
 
-func queryHTTP(ctx context.Context, info runtimeInfo, query string) (*warehouse.Result, error) {
-	body, _ := json.Marshal(api.QueryRequest{SQL: query})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+info.HTTP+"/api/query", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+info.Token)
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("ask the running appliance at %s: %w", info.HTTP, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e api.ErrorResponse
-		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return nil, errors.New(e.Error)
-		}
-		return nil, fmt.Errorf("appliance at %s answered %s", info.HTTP, resp.Status)
-	}
-	return warehouse.DecodeResult(resp.Body)
+// applianceClient is a client of the appliance that info describes.
+func applianceClient(info runtimeInfo) *client.Client {
+	return client.New(info.HTTP, client.WithToken(info.Token))
+}
+
+func queryHTTP(ctx context.Context, info runtimeInfo, query string) (*result.Set, error) {
+	return applianceClient(info).Query(ctx, query)
 }

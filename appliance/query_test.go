@@ -10,31 +10,18 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
 
 	"github.com/cartwheel-analytics/cartwheel/api"
+	"github.com/cartwheel-analytics/cartwheel/api/client"
+	"github.com/cartwheel-analytics/cartwheel/internal/apitest"
 	"github.com/cartwheel-analytics/cartwheel/models"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
-
-// fakeQuerier answers every query with res or err and records them.
-type fakeQuerier struct {
-	mu      sync.Mutex
-	queries []string
-	res     *warehouse.Result
-	err     error
-}
-
-func (f *fakeQuerier) QueryReadOnly(_ context.Context, q string, _ ...any) (*warehouse.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.queries = append(f.queries, q)
-	return f.res, f.err
-}
 
 // runningAppliance pretends an appliance holds dbPath: it takes the
 // appliance lock and writes the runtime file for srv with token.
@@ -55,11 +42,12 @@ func runningAppliance(t *testing.T, dbPath string, srv *httptest.Server, token s
 // the appliance's API, with the token of its runtime file.
 func TestQueryThroughRunningAppliance(t *testing.T) {
 	ts := time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)
-	q := &fakeQuerier{res: &warehouse.Result{
-		Columns: []warehouse.Column{{Name: "n", Kind: warehouse.KindInt}, {Name: "revenue", Kind: warehouse.KindDecimal},
-			{Name: "at", Kind: warehouse.KindTimestamp}, {Name: "user", Kind: warehouse.KindText}},
-		Rows: [][]any{{int64(9007199254740993), warehouse.Decimal("12345678901234567.89"), ts, "u\"1"}},
-	}}
+	answer := &result.Set{
+		Columns: []result.Column{{Name: "n", Kind: result.KindInt}, {Name: "revenue", Kind: result.KindDecimal},
+			{Name: "at", Kind: result.KindTimestamp}, {Name: "user", Kind: result.KindText}},
+		Rows: [][]any{{int64(9007199254740993), result.Decimal("12345678901234567.89"), ts, "u\"1"}},
+	}
+	q := &apitest.Querier{Result: answer}
 	// httptest serves the handler without Serve: like a non-loopback
 	// server it wants the token.
 	srv := httptest.NewServer(api.New(q, api.WithToken("tok")).Handler())
@@ -73,21 +61,22 @@ func TestQueryThroughRunningAppliance(t *testing.T) {
 	}{
 		{"answer", "tok", nil, ""},
 		{"wrong token in the runtime file", "nope", nil, "missing or wrong token"},
-		{"read-only violation", "tok", warehouse.ErrReadOnly, warehouse.ErrReadOnly.Error()},
+		{"read-only violation", "tok", result.ErrReadOnly, result.ErrReadOnly.Error()},
 		{"bad SQL", "tok", errors.New(`Parser Error: syntax error at or near "SELEC"`), `Parser Error: syntax error at or near "SELEC"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "w.duckdb")
 			runningAppliance(t, db, srv, tc.token)
-			q.mu.Lock()
-			q.err, q.queries = tc.err, nil
-			q.mu.Unlock()
+			q.Answer(answer, tc.err)
 
 			res, err := Query(shortCtx(t, 10*time.Second), "duckdb://"+db, "SELECT 1")
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("Query = %v, want error %q", err, tc.wantErr)
+				}
+				if errors.Is(tc.err, result.ErrReadOnly) && !errors.Is(err, result.ErrReadOnly) {
+					t.Errorf("Query = %v, not result.ErrReadOnly", err)
 				}
 				return
 			}
@@ -96,7 +85,7 @@ func TestQueryThroughRunningAppliance(t *testing.T) {
 			}
 			// Exact values survive the trip: int64 beyond float precision,
 			// decimals, UTC microseconds.
-			want := q.res
+			want := answer
 			if len(res.Rows) != 1 || len(res.Columns) != 4 {
 				t.Fatalf("Query = %+v", res)
 			}
@@ -105,10 +94,8 @@ func TestQueryThroughRunningAppliance(t *testing.T) {
 					t.Errorf("column %s = %#v, want %#v", res.Columns[i].Name, v, want.Rows[0][i])
 				}
 			}
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if len(q.queries) != 1 || q.queries[0] != "SELECT 1" {
-				t.Errorf("the appliance got %q", q.queries)
+			if got := q.Queries(); len(got) != 1 || got[0] != "SELECT 1" {
+				t.Errorf("the appliance got %q", got)
 			}
 		})
 	}
@@ -159,7 +146,7 @@ func TestQueryDirect(t *testing.T) {
 	}{
 		{"select", "SELECT value FROM cartwheel_meta WHERE key = 'probe'", "x", nil},
 		{"streaming table", "SELECT count(*) FROM events", int64(0), nil},
-		{"write refused", "DELETE FROM cartwheel_meta", nil, warehouse.ErrReadOnly},
+		{"write refused", "DELETE FROM cartwheel_meta", nil, result.ErrReadOnly},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,34 +220,69 @@ func TestModelsRequestOptions(t *testing.T) {
 	}
 }
 
+// TestModelsHandlerRequests: a request that cannot run is a 400 with the
+// reason, before anything runs (the handler has no warehouse here).
 func TestModelsHandlerRequests(t *testing.T) {
-	h := modelsHandler(nil, nil) // no request below reaches the runner
+	p, err := LoadProject(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := modelsHandler(nil, p)
 	tests := []struct {
 		name      string
 		body      string
-		status    int
 		wantError string
 	}{
-		{"not json", "build", http.StatusBadRequest, "bad request: "},
-		{"empty", "", http.StatusBadRequest, "bad request: "},
-		{"wrong type", `{"command": 1}`, http.StatusBadRequest, "bad request: "},
-		{"unknown command", `{"command": "deploy"}`, http.StatusOK, `unknown models command "deploy" (want run, test or build)`},
-		{"bad vars", `{"command": "build", "vars": "[1]"}`, http.StatusOK, "--vars must be a YAML mapping"},
+		{"not json", "build", "bad request: "},
+		{"empty", "", "bad request: "},
+		{"wrong type", `{"command": 1}`, "bad request: "},
+		{"unknown field", `{"command": "build", "selct": ["x"]}`, `bad request: json: unknown field "selct"`},
+		{"no command", `{}`, `unknown models command "" (want run, test or build)`},
+		{"unknown command", `{"command": "deploy"}`, `unknown models command "deploy" (want run, test or build)`},
+		{"bad vars", `{"command": "build", "vars": "[1]"}`, "--vars must be a YAML mapping"},
+		{"bad selector", `{"command": "run", "select": ["nope:x"]}`, `unknown selector method "nope"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v, status := h(context.Background(), strings.NewReader(tc.body))
-			if status != tc.status {
-				t.Fatalf("status = %d, want %d", status, tc.status)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400", status)
 			}
-			resp, ok := v.(ModelsResponse)
+			resp, ok := v.(api.ModelsResponse)
 			if !ok {
-				t.Fatalf("answer %T, want ModelsResponse", v)
+				t.Fatalf("answer %T, want api.ModelsResponse", v)
 			}
-			if !strings.HasPrefix(resp.Error, tc.wantError) || resp.Failed {
+			if !strings.HasPrefix(resp.Error, tc.wantError) || resp.Failed || resp.Output != "" {
 				t.Errorf("answer %+v, want error starting %q", resp, tc.wantError)
 			}
 		})
+	}
+}
+
+// TestModelsHandlerRuns: a command that runs is a 200 with its output; a
+// run that breaks off is a 500 with the error.
+func TestModelsHandlerRuns(t *testing.T) {
+	ctx := shortCtx(t, time.Minute)
+	db, err := warehouse.Open(ctx, "duckdb://:memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := LoadProject(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := modelsHandler(db, p)
+	body := `{"command": "run", "select": ["stg_events"]}`
+	v, status := h(ctx, strings.NewReader(body))
+	if resp := v.(api.ModelsResponse); status != http.StatusOK || resp.Error != "" || resp.Failed || !strings.Contains(resp.Output, "stg_events") {
+		t.Errorf("run = %d %+v, want 200 with the model's line", status, resp)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	v, status = h(canceled, strings.NewReader(body))
+	if resp := v.(api.ModelsResponse); status != http.StatusInternalServerError || !strings.Contains(resp.Error, "context canceled") {
+		t.Errorf("run on a canceled context = %d %+v, want 500 with the error", status, resp)
 	}
 }
 
@@ -276,16 +298,18 @@ func TestModelsThroughRunningAppliance(t *testing.T) {
 		wantErr  string
 		isFailed bool
 	}{
-		{"success", ModelsResponse{Output: "OK created view stg_events\n"}, 200, "OK created view stg_events\n", "", false},
-		{"a node failed", ModelsResponse{Output: "FAIL not_null\n", Failed: true}, 200, "FAIL not_null\n", "", true},
-		{"error", ModelsResponse{Output: "partial\n", Error: "load project: boom"}, 200, "partial\n", "load project: boom", false},
+		{"success", api.ModelsResponse{Output: "OK created view stg_events\n"}, 200, "OK created view stg_events\n", "", false},
+		{"a node failed", api.ModelsResponse{Output: "FAIL not_null\n", Failed: true}, 200, "FAIL not_null\n", "", true},
+		{"broke off", api.ModelsResponse{Output: "partial\n", Error: "warehouse gone"}, 500, "partial\n", "warehouse gone", false},
+		{"bad request", api.ModelsResponse{Error: `unknown models command "x"`}, 400, "", `unknown models command "x"`, false},
+		{"error of an earlier appliance", api.ModelsResponse{Output: "partial\n", Error: "load project: boom"}, 200, "partial\n", "load project: boom", false},
 		{"unauthorized", api.ErrorResponse{Error: "missing or wrong token"}, 401, "", "missing or wrong token", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got struct {
 				auth string
-				req  ModelsRequest
+				req  api.ModelsRequest
 			}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method != http.MethodPost || r.URL.Path != "/api/models" {
@@ -343,5 +367,26 @@ func TestLoadProject(t *testing.T) {
 	_, err := LoadProject(cfg)
 	if err == nil || !strings.Contains(err.Error(), "load "+cfg.Project) {
 		t.Fatalf("LoadProject of a missing dir = %v, want an error naming it", err)
+	}
+}
+
+// TestModelsBadRequestThroughTheAPI: through the API server and the client,
+// a request that cannot run comes back as a 400 with the reason.
+func TestModelsBadRequestThroughTheAPI(t *testing.T) {
+	p, err := LoadProject(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(&apitest.Querier{}, api.WithToken("tok"), api.WithAction("/api/models", modelsHandler(nil, p))).Handler())
+	defer srv.Close()
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	runningAppliance(t, db, srv, "tok")
+	cfg := DefaultConfig()
+	cfg.Warehouse = "duckdb://" + db
+	var out bytes.Buffer
+	err = Models(shortCtx(t, 10*time.Second), cfg, ModelsRequest{Command: "deploy"}, &out)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusBadRequest || err.Error() != `unknown models command "deploy" (want run, test or build)` {
+		t.Fatalf("Models = %#v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,6 +52,37 @@ func replayBatchSize(cfg Config) int {
 	return replayBatch
 }
 
+// ReplayProgress is how far a replay is.
+type ReplayProgress struct {
+	// Produced counts the records sent to the broker so far.
+	Produced int64
+	// Committed counts the records in the warehouse; on a resumed replay
+	// it includes those of the earlier runs.
+	Committed int64
+	// Total is the number of records of the file.
+	Total int64
+}
+
+// ReplayOption configures Replay.
+type ReplayOption func(*replayOptions)
+
+type replayOptions struct {
+	progress func(ReplayProgress)
+}
+
+// progressEvery is how often Replay reports progress (WithProgress).
+const progressEvery = 100 * time.Millisecond
+
+// WithProgress makes Replay report its progress to fn: once the file is
+// checked, then about ten times a second while it streams, and once when
+// streaming ends (a successful replay ends with Committed == Total). Calls
+// come one at a time, from a goroutine of their own: a slow fn (a terminal
+// progress bar) delays only the next report. Without it Replay reports
+// nothing.
+func WithProgress(fn func(ReplayProgress)) ReplayOption {
+	return func(o *replayOptions) { o.progress = fn }
+}
+
 // Replay pushes a JSON-lines file through the same path as live traffic — an
 // embedded broker, the consumer group, the pipeline — and closes every
 // session at the end of the file. The stream is named after the file's
@@ -66,13 +96,17 @@ func replayBatchSize(cfg Config) int {
 // in memory), and it drops what the warehouse has committed: the producer
 // stays at most three batches ahead. The file is read once to name and
 // check it (a fast pass), then produced by producer.File's bulk loader.
-func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (ReplayResult, error) {
+func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger, opts ...ReplayOption) (ReplayResult, error) {
 	start := time.Now()
+	var o replayOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var res ReplayResult
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
-	sum, err := fileDigest(path)
+	sum, records, err := fileDigest(path)
 	if err != nil {
 		return res, err
 	}
@@ -100,22 +134,21 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	defer cl.Close()
 
 	var (
-		batch = replayBatchSize(cfg)
-		win   = newLogWindow(3 * int64(batch))
-		// The producer sends at most an eighth of the window between gates.
-		gateEvery = win.size / 8
-		produced  = make(chan map[int32]int64, 1)
-		db        *warehouse.DB
-		p         *streaming.Pipeline
+		batch    = replayBatchSize(cfg)
+		win      = producer.NewWindow(3 * int64(batch))
+		produced = make(chan map[int32]int64, 1)
+		db       *warehouse.DB
+		p        *streaming.Pipeline
 	)
 	defer func() {
 		if db != nil {
 			db.Close()
 		}
 	}()
+	stopProgress := reportProgress(o.progress, win, records)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		pr, err := producer.File(gctx, cl, cfg.Kafka.Topic, f, producer.WithGate(win.wait, gateEvery))
+		pr, err := producer.File(gctx, cl, cfg.Kafka.Topic, f, producer.WithWindow(win))
 		if errors.Is(err, producer.ErrRecordTooLarge) {
 			err = fmt.Errorf("%s: %w", path, err)
 		}
@@ -141,7 +174,7 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		var end map[int32]int64
 		if len(committed) > 0 {
 			log.Info("resuming an earlier replay of this file", "stream", res.Stream)
-			win.open()
+			win.Open()
 			select {
 			case end = <-produced:
 			case <-gctx.Done():
@@ -157,7 +190,7 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 			streaming.WithWindows(cfg.Streaming.SessionGap, cfg.Streaming.AllowedLateness),
 			streaming.WithBatch(batch, time.Second),
 			streaming.WithStopAt(end),
-			streaming.WithCommittedOffsets(win.committed),
+			streaming.WithCommittedOffsets(win.Committed),
 			streaming.WithLogger(log),
 		)
 		if err != nil {
@@ -169,7 +202,7 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		defer stopTrim()
 		go func() {
 			defer close(trimmed)
-			win.trim(trimCtx, cl, cfg.Kafka.Topic, log)
+			win.Trim(trimCtx, cl, cfg.Kafka.Topic, log.With("replay", res.Stream))
 		}()
 		if end == nil {
 			go func() {
@@ -183,6 +216,7 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 		return p.Run(gctx)
 	})
 	err = g.Wait()
+	stopProgress()
 	if cerr := ctx.Err(); cerr != nil {
 		return res, fmt.Errorf("replay interrupted (run it again to resume): %w", cerr)
 	}
@@ -194,111 +228,46 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger) (Rep
 	return res, nil
 }
 
-// logWindow keeps a replay's producer at most size records ahead of what
-// the pipeline has committed, and tells the broker to drop what is
-// committed. On a fresh broker, the offsets of a partition count its
-// records, so the sum of the committed next offsets is the number of
-// records committed.
-type logWindow struct {
-	size int64
-
-	mu      sync.Mutex
-	next    map[int32]int64 // committed, per partition
-	total   int64           // sum of next
-	changed chan struct{}   // closed and replaced on every change
-}
-
-func newLogWindow(size int64) *logWindow {
-	return &logWindow{size: size, next: make(map[int32]int64), changed: make(chan struct{})}
-}
-
-// wait blocks while produced is more than the window ahead of what is
-// committed (producer.WithGate).
-func (w *logWindow) wait(ctx context.Context, produced int64) error {
-	for {
-		w.mu.Lock()
-		ok, changed := produced-w.total < w.size, w.changed
-		w.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// reportProgress calls fn (if any) with the progress of win at once, then
+// every progressEvery until stop is called, and once more then.
+func reportProgress(fn func(ReplayProgress), win *producer.Window, total int64) (stop func()) {
+	if fn == nil {
+		return func() {}
 	}
-}
-
-// open lifts the bound: a resumed replay produces the whole file before
-// it consumes.
-func (w *logWindow) open() {
-	w.mu.Lock()
-	w.size = 1<<63 - 1
-	close(w.changed)
-	w.changed = make(chan struct{})
-	w.mu.Unlock()
-}
-
-// committed records the next offsets of a commit
-// (streaming.WithCommittedOffsets).
-func (w *logWindow) committed(next map[int32]int64) {
-	w.mu.Lock()
-	for id, off := range next {
-		w.total += off - w.next[id]
-		w.next[id] = off
+	report := func() {
+		produced, committed := win.Progress()
+		fn(ReplayProgress{Produced: produced, Committed: committed, Total: total})
 	}
-	close(w.changed)
-	w.changed = make(chan struct{})
-	w.mu.Unlock()
-}
-
-// trim deletes the committed records from the broker after each commit,
-// until ctx is done. A failure only costs memory: it is logged once.
-func (w *logWindow) trim(ctx context.Context, cl *kgo.Client, topic string, log *slog.Logger) {
-	done := make(map[int32]int64)
-	warned := false
-	for {
-		w.mu.Lock()
-		changed := w.changed
-		todo := make(map[int32]int64)
-		for id, off := range w.next {
-			if off > done[id] {
-				todo[id] = off
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		report()
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report()
+			case <-done:
+				return
 			}
 		}
-		w.mu.Unlock()
-		if len(todo) > 0 {
-			if err := broker.DeleteRecords(ctx, cl, topic, todo); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if !warned {
-					log.Warn("replay: could not drop committed records from the broker (memory grows with the file)", "err", err)
-					warned = true
-				}
-			} else {
-				for id, off := range todo {
-					done[id] = off
-				}
-			}
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return
-		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		report()
 	}
 }
 
 // fileDigest names a file by its content, and checks in the same read that
 // producer.File can produce every line of it (producer.CheckFile): a file
 // with a line too large for a Kafka record fails here, with the line
-// number and the limit.
-func fileDigest(path string) (string, error) {
+// number and the limit. It also counts the file's records.
+func fileDigest(path string) (digest string, records int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	// xxh3, not a cryptographic hash: the name tells a user's own files
@@ -306,12 +275,12 @@ func fileDigest(path string) (string, error) {
 	// (SHA-256 took a tenth of a 1M-event replay's CPU).
 	h := xxh3.New()
 	r := io.TeeReader(f, h)
-	if err := producer.CheckFile(r); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+	if records, err = producer.CheckFile(r); err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil { // CheckFile reads to the end; to be sure
-		return "", fmt.Errorf("read %s: %w", path, err)
+		return "", 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	sum := h.Sum128().Bytes()
-	return hex.EncodeToString(sum[:8]), nil
+	return hex.EncodeToString(sum[:8]), records, nil
 }

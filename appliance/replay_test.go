@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,10 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cartwheel-analytics/cartwheel/broker"
 	"github.com/cartwheel-analytics/cartwheel/generator"
+	"github.com/cartwheel-analytics/cartwheel/producer"
 )
 
 // replayFile writes n generated records, with every kind of disorder and
@@ -64,11 +62,11 @@ func tables(t *testing.T, dsn string) map[string][][]any {
 func TestReplayWindowMatchesDefault(t *testing.T) {
 	file := replayFile(t, 20_000)
 	dir := t.TempDir()
-	replay := func(name string, batch int) map[string][][]any {
+	replay := func(name string, batch int, opts ...ReplayOption) map[string][][]any {
 		cfg := DefaultConfig()
 		cfg.Warehouse = "duckdb://" + filepath.Join(dir, name+".duckdb")
 		cfg.Streaming.BatchSize = batch
-		res, err := Replay(shortCtx(t, 2*time.Minute), cfg, file, slog.New(slog.DiscardHandler))
+		res, err := Replay(shortCtx(t, 2*time.Minute), cfg, file, slog.New(slog.DiscardHandler), opts...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -83,7 +81,9 @@ func TestReplayWindowMatchesDefault(t *testing.T) {
 		return tables(t, cfg.Warehouse)
 	}
 	want := replay("default", DefaultConfig().Streaming.BatchSize)
-	got := replay("windowed", 300)
+	var progress []ReplayProgress // one goroutine reports: no lock needed until Replay returns
+	got := replay("windowed", 300, WithProgress(func(p ReplayProgress) { progress = append(progress, p) }))
+	checkProgress(t, progress, 20_000, 3*300)
 	for _, name := range []string{"events", "sessions", "rejected"} {
 		if len(want[name]) == 0 {
 			t.Errorf("%s: empty", name)
@@ -155,88 +155,47 @@ func TestReplayResumes(t *testing.T) {
 	}
 }
 
-// TestLogWindowGate: the producer's gate lets it run up to the window
-// ahead of what is committed, then waits for commits; open lifts it; a
-// canceled context ends the wait.
-func TestLogWindowGate(t *testing.T) {
-	w := newLogWindow(100)
-	ctx := shortCtx(t, 10*time.Second)
-	if err := w.wait(ctx, 99); err != nil {
-		t.Fatal(err)
+// checkProgress checks the reports of a fresh replay of total records with
+// a window of size records: the first comes before anything is produced,
+// counts only grow, the producer stays within the window (plus the eighth
+// File sends between two waits), and the last has everything committed.
+func checkProgress(t *testing.T, reports []ReplayProgress, total, size int64) {
+	t.Helper()
+	if len(reports) < 2 {
+		t.Fatalf("%d progress reports, want at least the first and the last", len(reports))
 	}
-	passed := make(chan error, 1)
-	go func() { passed <- w.wait(ctx, 150) }()
-	select {
-	case err := <-passed:
-		t.Fatalf("wait 150 ahead of 0 committed returned %v", err)
-	case <-time.After(50 * time.Millisecond):
+	if first := reports[0]; first != (ReplayProgress{Total: total}) {
+		t.Errorf("first report %+v, want nothing done of %d", first, total)
 	}
-	w.committed(map[int32]int64{0: 30})
-	select {
-	case err := <-passed:
-		t.Fatalf("wait 150 ahead of 30 committed returned %v", err)
-	case <-time.After(50 * time.Millisecond):
+	for i, p := range reports[1:] {
+		prev := reports[i]
+		if p.Total != total || p.Produced < prev.Produced || p.Committed < prev.Committed || p.Committed > p.Produced ||
+			p.Produced-p.Committed >= size+size/8 {
+			t.Fatalf("report %d %+v after %+v (window %d)", i+1, p, prev, size)
+		}
 	}
-	w.committed(map[int32]int64{1: 25}) // 55 committed
-	if err := <-passed; err != nil {
-		t.Fatal(err)
-	}
-	w.committed(map[int32]int64{0: 40}) // a partition moves on: 65 in all
-	if w.total != 65 {
-		t.Errorf("total %d, want 65", w.total)
-	}
-	canceled, cancel := context.WithCancel(ctx)
-	go func() { passed <- w.wait(canceled, 1000) }()
-	cancel()
-	if err := <-passed; err != context.Canceled {
-		t.Errorf("wait on a canceled context = %v", err)
-	}
-	w.open()
-	if err := w.wait(ctx, 1<<40); err != nil {
-		t.Errorf("wait after open = %v", err)
+	if last := reports[len(reports)-1]; last != (ReplayProgress{Produced: total, Committed: total, Total: total}) {
+		t.Errorf("last report %+v, want all %d records produced and committed", last, total)
 	}
 }
 
-// TestLogWindowTrim: after each commit the window deletes the committed
-// records from the broker.
-func TestLogWindowTrim(t *testing.T) {
-	b, err := broker.Start(broker.WithInProcessClients(), broker.WithSegmentBytes(1024),
-		broker.WithTopics(broker.Topic{Name: "t", Partitions: 2}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cl, err := kgo.NewClient(append(b.ClientOptions(), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := shortCtx(t, 20*time.Second)
-	for i := range 200 {
-		r := &kgo.Record{Topic: "t", Partition: int32(i % 2), Value: fmt.Appendf(nil, "record %d", i)}
-		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := newLogWindow(1000)
-	trimCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.trim(trimCtx, cl, "t", slog.New(slog.DiscardHandler)) }()
-	w.committed(map[int32]int64{0: 60, 1: 40})
-	want := map[int32]int64{0: 60, 1: 40}
-	for {
-		got, err := broker.StartOffsets(ctx, cl, "t", []int32{0, 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cmp.Equal(got, want) {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("start offsets %v, want %v", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+// TestReportProgressStops: without a hook nothing runs, and with one the
+// reports stop when told, after a last one.
+func TestReportProgressStops(t *testing.T) {
+	stop := reportProgress(nil, producer.NewWindow(10), 5)
 	stop()
-	<-done
+	win := producer.NewWindow(10)
+	var reports []ReplayProgress
+	stop = reportProgress(func(p ReplayProgress) { reports = append(reports, p) }, win, 5)
+	win.Wait(context.Background(), 4)
+	win.Committed(map[int32]int64{0: 3})
+	stop()
+	n := len(reports)
+	time.Sleep(3 * progressEvery)
+	if len(reports) != n {
+		t.Errorf("%d reports after stop", len(reports)-n)
+	}
+	if last := reports[n-1]; last != (ReplayProgress{Produced: 4, Committed: 3, Total: 5}) {
+		t.Errorf("last report %+v", last)
+	}
 }

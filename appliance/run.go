@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -198,7 +196,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 
 // liveStream is the name under which the pipeline of `cartwheel run`
 // stores the events of its topic and consumer group.
-func liveStream(cfg Config) string { return "kafka:" + cfg.Kafka.Topic + "/" + cfg.Kafka.Group }
+func liveStream(cfg Config) string { return streaming.LiveStream(cfg.Kafka.Topic, cfg.Kafka.Group) }
 
 // History is what the live stream already holds when the appliance starts,
 // so that a restarted demo generator continues it instead of going back in
@@ -269,7 +267,7 @@ func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []s
 		return err
 	}
 	defer cl.Close()
-	h, err := streamHistory(ctx, cfg, db, cl, brokers, kopts, time.Now())
+	h, err := streamHistory(ctx, cfg, db, brokers, kopts, time.Now())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -302,7 +300,7 @@ const tailRecords = 512
 // the end of its topic that may not be consumed yet; and when the users
 // active just before that were last seen. Event times after now are
 // ignored (a consumer rejects or tolerates them; the demo never makes them).
-func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Client, brokers []string, kopts []kgo.Opt, now time.Time) (History, error) {
+func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, brokers []string, kopts []kgo.Opt, now time.Time) (History, error) {
 	h := History{LastSeen: make(map[string]time.Time)}
 	see := func(user string, t time.Time) {
 		if t.After(now) {
@@ -315,33 +313,27 @@ func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Cl
 			h.LastSeen[user] = t
 		}
 	}
-	err := readTail(ctx, cl, brokers, kopts, cfg.Kafka.Topic, tailRecords, func(v []byte) {
+	err := broker.ReadTail(ctx, brokers, cfg.Kafka.Topic, tailRecords, func(r *kgo.Record) {
 		var e struct {
 			UserID    string `json:"user_id"`
 			EventTime string `json:"event_time"`
 		}
-		if json.Unmarshal(v, &e) != nil || e.UserID == "" {
+		if json.Unmarshal(r.Value, &e) != nil || e.UserID == "" {
 			return
 		}
 		if t, err := time.Parse(time.RFC3339Nano, e.EventTime); err == nil {
 			see(e.UserID, t.UTC())
 		}
-	})
+	}, kopts...)
 	if err != nil {
 		return h, fmt.Errorf("read the end of topic %s: %w", cfg.Kafka.Topic, err)
 	}
 
-	const inStream = `stream_id IN (SELECT stream_id FROM streams WHERE name = $1)`
-	r, err := db.Query(ctx, `SELECT (SELECT max(event_time) FROM events WHERE `+inStream+`),
-		(SELECT max(max_event_time) FROM stream_checkpoints WHERE `+inStream+`)`, liveStream(cfg))
+	latest, err := db.LatestEventTime(ctx, liveStream(cfg))
 	if err != nil {
-		return h, fmt.Errorf("latest event time: %w", err)
+		return h, err
 	}
-	for _, v := range r.Rows[0] {
-		if t, ok := v.(time.Time); ok {
-			see("", t)
-		}
-	}
+	see("", latest) // the zero time when there is none: no effect
 	// Users last seen before the generator's start minus its session
 	// spacing cannot be too close to their next session.
 	from := now.Add(-cfg.Generator.Backfill)
@@ -357,81 +349,14 @@ func streamHistory(ctx context.Context, cfg Config, db *warehouse.DB, cl *kgo.Cl
 	if h.Last.Before(from) {
 		return h, nil
 	}
-	r, err = db.Query(ctx, `SELECT user_id, max(event_time) FROM events WHERE `+inStream+
-		` AND event_time >= TIMESTAMP '`+from.UTC().Format("2006-01-02 15:04:05.999999")+`' GROUP BY user_id`, liveStream(cfg))
+	recent, err := db.UsersSeenSince(ctx, liveStream(cfg), from)
 	if err != nil {
-		return h, fmt.Errorf("recent users: %w", err)
+		return h, err
 	}
-	for _, row := range r.Rows {
-		u, _ := row[0].(string)
-		if t, ok := row[1].(time.Time); ok {
-			see(u, t)
-		}
+	for u, t := range recent {
+		see(u, t)
 	}
 	return h, nil
-}
-
-// readTail calls fn with the value of each of the last n records (at most)
-// of every partition of topic, as they are when it is called. cl only
-// serves to list offsets; the records are read by a client of brokers with
-// kopts (security options). A bounded wait for the records gives up quietly.
-func readTail(ctx context.Context, cl *kgo.Client, brokers []string, kopts []kgo.Opt, topic string, n int64, fn func(value []byte)) error {
-	end, err := broker.EndOffsets(ctx, cl, topic)
-	if err != nil {
-		return err
-	}
-	start, err := broker.StartOffsets(ctx, cl, topic, slices.Collect(maps.Keys(end)))
-	if err != nil {
-		return err
-	}
-	from := make(map[int32]kgo.Offset)
-	last := make(map[int32]int64) // offset of the last record still to read
-	for p, e := range end {
-		if s := max(start[p], e-n); s < e {
-			from[p] = kgo.NewOffset().At(s)
-			last[p] = e - 1
-		}
-	}
-	if len(from) == 0 {
-		return nil
-	}
-	cons, err := kgo.NewClient(append(slices.Clip(kopts), kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
-	if err != nil {
-		return err
-	}
-	defer cons.Close()
-	// Transaction markers of other producers can hide the last offsets:
-	// never wait long for them.
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for len(last) > 0 {
-		fs := cons.PollFetches(wctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if wctx.Err() != nil {
-			return nil
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) {
-			if ferr == nil && !errors.Is(err, context.DeadlineExceeded) {
-				ferr = err
-			}
-		})
-		if ferr != nil {
-			return ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if l, ok := last[r.Partition]; ok {
-				fn(r.Value)
-				if r.Offset >= l {
-					delete(last, r.Partition)
-				}
-			}
-		})
-	}
-	return nil
 }
 
 func randomToken() string {

@@ -6,15 +6,13 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/cartwheel-analytics/cartwheel/broker"
 	"github.com/cartwheel-analytics/cartwheel/generator"
 )
 
@@ -199,13 +197,13 @@ func TestBroker(t *testing.T) {
 	defer cl.Close()
 	mctx, mcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer mcancel()
-	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(mctx, cl)
+	topics, err := kadm.NewClient(cl).ListTopics(mctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(map[string]int)
-	for _, tp := range resp.Topics {
-		got[*tp.Topic] = len(tp.Partitions)
+	for name, td := range topics {
+		got[name] = len(td.Partitions)
 	}
 	if fmt.Sprint(got) != "map[clicks:3 clicks.dlq:3]" {
 		t.Errorf("topics = %v", got)
@@ -226,64 +224,4 @@ func TestBroker(t *testing.T) {
 		t.Fatal("Broker did not stop")
 	}
 	cl.Close()
-}
-
-// TestReadTail reads the last records of every partition.
-func TestReadTail(t *testing.T) {
-	b, err := broker.Start(broker.WithTopics(broker.Topic{Name: "events", Partitions: 3}, broker.Topic{Name: "empty", Partitions: 2}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// Partition 0: 10 records, 1: 2 records, 2: none.
-	var recs []*kgo.Record
-	for i := range 10 {
-		recs = append(recs, &kgo.Record{Topic: "events", Partition: 0, Value: fmt.Appendf(nil, "p0-%d", i)})
-	}
-	for i := range 2 {
-		recs = append(recs, &kgo.Record{Topic: "events", Partition: 1, Value: fmt.Appendf(nil, "p1-%d", i)})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-
-	tests := []struct {
-		topic string
-		n     int64
-		want  []string
-	}{
-		{"events", 3, []string{"p0-7", "p0-8", "p0-9", "p1-0", "p1-1"}},
-		{"events", 1, []string{"p0-9", "p1-1"}},
-		{"events", 100, []string{"p0-0", "p0-1", "p0-2", "p0-3", "p0-4", "p0-5", "p0-6", "p0-7", "p0-8", "p0-9", "p1-0", "p1-1"}},
-		{"events", 0, nil},
-		{"empty", 5, nil},
-	}
-	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%s/%d", tc.topic, tc.n), func(t *testing.T) {
-			var got []string
-			start := time.Now()
-			err := readTail(ctx, cl, b.Addrs(), nil, tc.topic, tc.n, func(v []byte) { got = append(got, string(v)) })
-			if err != nil {
-				t.Fatal(err)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("readTail = %q, want %q", got, tc.want)
-			}
-			// It stops at the end offsets instead of waiting out its 5 s.
-			if d := time.Since(start); d > 4*time.Second {
-				t.Errorf("readTail took %v", d)
-			}
-		})
-	}
-	if err := readTail(ctx, cl, b.Addrs(), nil, "missing", 5, func([]byte) {}); err == nil {
-		t.Error("readTail of a missing topic succeeded")
-	}
 }

@@ -277,35 +277,36 @@ func TestFileDigest(t *testing.T) {
 	}
 	tests := []struct {
 		name, content, want string
+		records             int64
 	}{
 		// XXH3-128 of the content (as xxh3.Hash128 computes it at once),
 		// first 16 hex digits.
-		{"empty", "", "99aa06d3014798d8"},
-		{"abc", "abc", "06b05ab6733a6185"},
+		{"empty", "", "99aa06d3014798d8", 0},
+		{"abc", "abc", "06b05ab6733a6185", 1},
 	}
 	for _, tc := range tests {
-		got, err := fileDigest(write(tc.name, tc.content))
+		got, records, err := fileDigest(write(tc.name, tc.content))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != tc.want {
-			t.Errorf("fileDigest(%q) = %s, want %s", tc.content, got, tc.want)
+		if got != tc.want || records != tc.records {
+			t.Errorf("fileDigest(%q) = %s, %d records; want %s, %d", tc.content, got, records, tc.want, tc.records)
 		}
 	}
 	// The name does not matter, the content does.
-	a, _ := fileDigest(write("a.jsonl", "{}\n"))
-	b, _ := fileDigest(write("b.jsonl", "{}\n"))
-	c, _ := fileDigest(write("c.jsonl", "{}\n\n"))
-	if a != b || a == c {
-		t.Errorf("digests: same content %s %s, other content %s", a, b, c)
+	a, _, _ := fileDigest(write("a.jsonl", "{}\n"))
+	b, _, _ := fileDigest(write("b.jsonl", "{}\n"))
+	c, n, _ := fileDigest(write("c.jsonl", "{}\n\n"))
+	if a != b || a == c || n != 1 {
+		t.Errorf("digests: same content %s %s, other content %s (%d records)", a, b, c, n)
 	}
-	if _, err := fileDigest(filepath.Join(dir, "missing")); err == nil {
+	if _, _, err := fileDigest(filepath.Join(dir, "missing")); err == nil {
 		t.Error("fileDigest of a missing file succeeded")
 	}
 	// A line too large for a Kafka record fails the digest, with its
 	// number and the limit.
 	big := write("big.jsonl", "{}\n\n"+strings.Repeat("x", producer.MaxRecordBytes+1)+"\n{}\n")
-	if _, err := fileDigest(big); !errors.Is(err, producer.ErrRecordTooLarge) || !strings.Contains(err.Error(), "line 3 ") ||
+	if _, _, err := fileDigest(big); !errors.Is(err, producer.ErrRecordTooLarge) || !strings.Contains(err.Error(), "line 3 ") ||
 		!strings.Contains(err.Error(), big) || !strings.Contains(err.Error(), strconv.Itoa(producer.MaxRecordBytes)) {
 		t.Errorf("fileDigest of a file with a line over the limit = %v", err)
 	}

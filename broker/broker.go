@@ -1,5 +1,6 @@
 // Package broker runs Cartwheel's embedded Kafka broker (franz-go's kfake)
-// and prepares the topics on it or on an external cluster.
+// and administers topics on it or on an external cluster through kadm:
+// creating them, listing and deleting their offsets, reading their tail.
 package broker
 
 import (
@@ -7,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Defaults for the embedded broker.
@@ -190,41 +189,6 @@ func Start(opts ...Option) (*Broker, error) {
 	return b, nil
 }
 
-// alterTopicConfigs sets configs on topics (IncrementalAlterConfigs SET;
-// the topics' other configs are left as they are).
-func alterTopicConfigs(ctx context.Context, opts []kgo.Opt, topics []string, configs map[string]string) error {
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	names := slices.Sorted(maps.Keys(configs))
-	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-	for _, t := range topics {
-		r := kmsg.NewIncrementalAlterConfigsRequestResource()
-		r.ResourceType = kmsg.ConfigResourceTypeTopic
-		r.ResourceName = t
-		for _, name := range names {
-			rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-			rc.Name = name
-			rc.Op = kmsg.IncrementalAlterConfigOpSet
-			rc.Value = kmsg.StringPtr(configs[name])
-			r.Configs = append(r.Configs, rc)
-		}
-		req.Resources = append(req.Resources, r)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("set the configs of topics %v: %w", topics, err)
-	}
-	for _, r := range resp.Resources {
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			return fmt.Errorf("set the configs of topic %s: %w", r.ResourceName, err)
-		}
-	}
-	return nil
-}
-
 // Addrs returns the broker's listen addresses. A broker started with
 // WithInProcessClients has none that a client can dial: use ClientOptions.
 func (b *Broker) Addrs() []string { return slices.Clone(b.addrs) }
@@ -270,120 +234,4 @@ func (b *Broker) unlock() {
 	if b.lock != nil {
 		b.lock.Unlock()
 	}
-}
-
-// EnsureTopics creates the topics on a cluster (embedded or external) when
-// they are missing.
-func EnsureTopics(ctx context.Context, brokers []string, topics []Topic, opts ...kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30_000
-	for _, t := range topics {
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic = t.Name
-		rt.NumPartitions = t.Partitions
-		rt.ReplicationFactor = -1
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.Topic, err)
-		}
-	}
-	return nil
-}
-
-// EndOffsets returns the end offset (the next offset to be written) of each
-// partition of topic.
-func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	meta := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	meta.Topics = append(meta.Topics, mt)
-	mresp, err := meta.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	var parts []int32
-	for _, t := range mresp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-		}
-		for _, p := range t.Partitions {
-			parts = append(parts, p.Partition)
-		}
-	}
-	return listOffsets(ctx, cl, topic, parts, -1)
-}
-
-// DeleteRecords deletes, in each listed partition of topic, the records
-// before the given offset (Kafka's DeleteRecords: the log start moves up,
-// and whole segments below it are dropped).
-func DeleteRecords(ctx context.Context, cl *kgo.Client, topic string, before map[int32]int64) error {
-	req := kmsg.NewPtrDeleteRecordsRequest()
-	req.TimeoutMillis = 30_000
-	rt := kmsg.NewDeleteRecordsRequestTopic()
-	rt.Topic = topic
-	for _, p := range slices.Sorted(maps.Keys(before)) {
-		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
-		rp.Partition = p
-		rp.Offset = before[p]
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("delete records: %w", err)
-	}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return fmt.Errorf("delete records of %s/%d: %w", topic, p.Partition, err)
-			}
-		}
-	}
-	return nil
-}
-
-// StartOffsets returns the first offset still in the log (older ones were
-// removed by retention) of each of the partitions of topic.
-func StartOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32) (map[int32]int64, error) {
-	return listOffsets(ctx, cl, topic, partitions, -2)
-}
-
-// listOffsets asks for the offsets of partitions at timestamp: -1 latest,
-// -2 earliest.
-func listOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64) (map[int32]int64, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	for _, p := range partitions {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = p
-		rp.Timestamp = timestamp
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	out := make(map[int32]int64)
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
-			}
-			out[p.Partition] = p.Offset
-		}
-	}
-	return out, nil
 }

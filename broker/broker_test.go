@@ -7,14 +7,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func start(t *testing.T, opts ...Option) *Broker {
@@ -46,15 +47,13 @@ func testCtx(t *testing.T) context.Context {
 // partitions returns the partition count of each topic on the cluster.
 func partitions(t *testing.T, ctx context.Context, cl *kgo.Client) map[string]int {
 	t.Helper()
-	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := make(map[string]int)
-	for _, tp := range resp.Topics {
-		if tp.Topic != nil {
-			out[*tp.Topic] = len(tp.Partitions)
-		}
+	for name, td := range topics {
+		out[name] = len(td.Partitions)
 	}
 	return out
 }
@@ -62,25 +61,21 @@ func partitions(t *testing.T, ctx context.Context, cl *kgo.Client) map[string]in
 // topicConfigs returns the given configs of a topic.
 func topicConfigs(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, names ...string) map[string]string {
 	t.Helper()
-	req := kmsg.NewPtrDescribeConfigsRequest()
-	r := kmsg.NewDescribeConfigsRequestResource()
-	r.ResourceType = kmsg.ConfigResourceTypeTopic
-	r.ResourceName = topic
-	r.ConfigNames = names
-	req.Resources = append(req.Resources, r)
-	resp, err := req.RequestWith(ctx, cl)
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		t.Fatalf("describe configs of %s: %v", topic, err)
+	}
 	out := make(map[string]string)
-	for _, res := range resp.Resources {
-		if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
-			t.Fatalf("describe configs of %s: %v", topic, err)
-		}
-		for _, c := range res.Configs {
-			if c.Value != nil {
-				out[c.Name] = *c.Value
-			}
+	for _, c := range rc.Configs {
+		if slices.Contains(names, c.Key) && c.Value != nil {
+			out[c.Key] = *c.Value
 		}
 	}
 	return out
@@ -120,32 +115,13 @@ func consumeAll(t *testing.T, ctx context.Context, b *Broker, topic string, n in
 }
 
 // logStarts returns the first offset still in the log of each partition.
-func logStarts(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, parts int32) map[int32]int64 {
+func logStarts(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) map[int32]int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	for p := range parts {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = p
-		rp.Timestamp = -2 // earliest
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	start, err := StartOffsets(ctx, cl, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(map[int32]int64)
-	for _, tp := range resp.Topics {
-		for _, p := range tp.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				t.Fatal(err)
-			}
-			out[p.Partition] = p.Offset
-		}
-	}
-	return out
+	return start
 }
 
 func sum(m map[int32]int64) int64 {
@@ -524,11 +500,11 @@ func TestRetentionApplied(t *testing.T) {
 						b = start(t, opts...)
 						cl = client(t, b)
 					}
-					if got := logStarts(t, ctx, cl, "events", 1)[0]; got != 0 {
+					if got := logStarts(t, ctx, cl, "events")[0]; got != 0 {
 						t.Fatalf("log start before retention = %d", got)
 					}
 					b.cluster.ApplyRetention()
-					if got := logStarts(t, ctx, cl, "events", 1)[0]; got != tc.wantStart {
+					if got := logStarts(t, ctx, cl, "events")[0]; got != tc.wantStart {
 						t.Errorf("log start after retention = %d, want %d", got, tc.wantStart)
 					}
 					end, err := EndOffsets(ctx, cl, "events")
@@ -618,7 +594,7 @@ func TestRestartWithShorterRetention(t *testing.T) {
 	produce(t, ctx, cl, "events", 4, []string{"k"}, time.Now().Add(-2*time.Hour))
 	produce(t, ctx, cl, "events", 3, []string{"k"}, time.Time{})
 	b.cluster.ApplyRetention()
-	if got := logStarts(t, ctx, cl, "events", 1)[0]; got != 0 {
+	if got := logStarts(t, ctx, cl, "events")[0]; got != 0 {
 		t.Fatalf("log start under a 3h retention = %d, want 0", got)
 	}
 	cl.Close()
@@ -626,7 +602,7 @@ func TestRestartWithShorterRetention(t *testing.T) {
 
 	b2 := start(t, WithDataDir(dir), WithTopics(Topic{"events", 1}), WithRetention(DefaultRetentionBytes, time.Hour))
 	b2.cluster.ApplyRetention()
-	if got := logStarts(t, ctx, client(t, b2), "events", 1)[0]; got != 4 {
+	if got := logStarts(t, ctx, client(t, b2), "events")[0]; got != 4 {
 		t.Errorf("log start under the new 1h retention = %d, want 4", got)
 	}
 }
@@ -730,7 +706,7 @@ func TestDeleteRecords(t *testing.T) {
 	if err := DeleteRecords(ctx, cl, "events", map[int32]int64{0: 30, 1: 7}); err != nil {
 		t.Fatal(err)
 	}
-	start, err := StartOffsets(ctx, cl, "events", []int32{0, 1})
+	start, err := StartOffsets(ctx, cl, "events")
 	if err != nil || start[0] != 30 || start[1] != 7 {
 		t.Errorf("StartOffsets after DeleteRecords = %v, %v; want 0:30 1:7", start, err)
 	}

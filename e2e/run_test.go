@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cartwheel-analytics/cartwheel/broker"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -235,7 +236,7 @@ func httpDo(t *testing.T, method, url, body string) (int, []byte) {
 }
 
 // apiQuery runs SQL through POST /api/query.
-func apiQuery(t *testing.T, addr, sql string) (int, *warehouse.Result, string) {
+func apiQuery(t *testing.T, addr, sql string) (int, *result.Set, string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"sql": sql})
 	status, b := httpDo(t, http.MethodPost, "http://"+addr+"/api/query", string(body))
@@ -248,7 +249,7 @@ func apiQuery(t *testing.T, addr, sql string) (int, *warehouse.Result, string) {
 		}
 		return status, nil, e.Error
 	}
-	res, err := warehouse.DecodeResult(bytes.NewReader(b))
+	res, err := result.Decode(bytes.NewReader(b))
 	if err != nil {
 		t.Fatalf("POST /api/query %q: %v\n%s", sql, err, b)
 	}

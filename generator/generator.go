@@ -144,8 +144,8 @@ type Generator struct {
 
 	// Simulation state.
 	nextArrival  int64
-	lastEnd      []int64     // end of the user's last session, µs, or inSession
-	active       []heapEntry // open sessions by next step time
+	lastEnd      []int64           // end of the user's last session, µs, or inSession
+	active       minHeap[*session] // open sessions by next step time
 	free         []*session
 	chosen, cand []int32 // scratch for planning
 	seq          uint64
@@ -154,9 +154,9 @@ type Generator struct {
 	simNow      int64
 	pending     event
 	havePending bool
-	pendingHold uint8   // holdNone, holdOOO or holdLate
-	ooo, late   []event // min-heaps by release
-	pOOO, pLate float64 // per clean event
+	pendingHold uint8          // holdNone, holdOOO or holdLate
+	ooo, late   minHeap[event] // by release
+	pOOO, pLate float64        // per clean event
 	ring        [ringSize]event
 	ringN       int
 	ringPos     int
@@ -375,9 +375,9 @@ func (g *Generator) nextValid() (event, bool) {
 	for {
 		// A late event is released once the clock is past its release time,
 		// so it is 15 min or more older than the clock.
-		if len(g.late) > 0 && g.late[0].release <= g.simNow {
+		if len(g.late) > 0 && g.late[0].key <= g.simNow {
 			g.c.late++
-			return popEvent(&g.late), true
+			return g.late.pop(), true
 		}
 		if !g.havePending {
 			g.pending, g.havePending = g.nextClean(), true
@@ -397,8 +397,8 @@ func (g *Generator) nextValid() (event, bool) {
 		// An out-of-order event is released just before the first event
 		// past its release time, so nothing newer than that has been
 		// emitted: it stays within the allowed lateness.
-		if len(g.ooo) > 0 && g.ooo[0].release <= g.pending.t {
-			e := popEvent(&g.ooo)
+		if len(g.ooo) > 0 && g.ooo[0].key <= g.pending.t {
+			e := g.ooo.pop()
 			g.simNow = max(g.simNow, e.release)
 			g.c.ooo++
 			return e, false
@@ -407,9 +407,9 @@ func (g *Generator) nextValid() (event, bool) {
 		g.simNow = max(g.simNow, g.pending.t)
 		switch g.pendingHold {
 		case holdOOO:
-			pushEvent(&g.ooo, g.pending)
+			g.ooo.push(g.pending.release, g.pending)
 		case holdLate:
-			pushEvent(&g.late, g.pending)
+			g.late.push(g.pending.release, g.pending)
 		default:
 			return g.pending, false
 		}
@@ -419,10 +419,10 @@ func (g *Generator) nextValid() (event, bool) {
 // nextClean plays the simulation forward to its next event: the earliest
 // step of the open sessions, starting sessions that arrive before it.
 func (g *Generator) nextClean() event {
-	for len(g.active) == 0 || g.active[0].t > g.nextArrival {
+	for len(g.active) == 0 || g.active[0].key > g.nextArrival {
 		g.arrive()
 	}
-	s := g.active[0].s
+	s := g.active[0].v
 	st := &s.steps[s.pos]
 	g.seq++
 	e := event{
@@ -433,11 +433,10 @@ func (g *Generator) nextClean() event {
 	s.pos++
 	if s.pos == len(s.steps) {
 		g.lastEnd[s.user] = st.t
-		g.popSession()
+		g.active.pop()
 		g.free = append(g.free, s)
 	} else {
-		g.active[0].t = s.next()
-		g.siftSession(0)
+		g.active.rekeyMin(s.next())
 	}
 	return e
 }
@@ -663,7 +662,7 @@ func (g *Generator) startSession(u int32, t0 int64) {
 	}
 	s.steps = steps
 	g.lastEnd[u] = inSession
-	g.pushSession(s)
+	g.active.push(s.next(), s)
 }
 
 // pause is the think time before a step, in µs: seconds to minutes, never
@@ -716,96 +715,4 @@ func (g *Generator) appendEvent(dst []byte, e *event) []byte {
 	}
 	dst = append(dst, referrerFrag[e.referrer]...)
 	return append(dst, '}')
-}
-
-// Min-heaps, written out to avoid container/heap's interface boxing.
-
-// heapEntry caches the session's next step time so that sifting does not
-// chase pointers.
-type heapEntry struct {
-	t int64
-	s *session
-}
-
-func (g *Generator) pushSession(s *session) {
-	h := append(g.active, heapEntry{s.next(), s})
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].t <= h[i].t {
-			break
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-	g.active = h
-}
-
-func (g *Generator) popSession() {
-	h := g.active
-	n := len(h) - 1
-	h[0] = h[n]
-	h[n] = heapEntry{}
-	g.active = h[:n]
-	if n > 0 {
-		g.siftSession(0)
-	}
-}
-
-func (g *Generator) siftSession(i int) {
-	h := g.active
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(h) && h[r].t < h[l].t {
-			m = r
-		}
-		if h[i].t <= h[m].t {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
-func pushEvent(hp *[]event, e event) {
-	h := append(*hp, e)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].release <= h[i].release {
-			break
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-	*hp = h
-}
-
-func popEvent(hp *[]event) event {
-	h := *hp
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && h[r].release < h[l].release {
-			m = r
-		}
-		if h[i].release <= h[m].release {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	*hp = h
-	return top
 }

@@ -7,7 +7,7 @@
 // the root, SQL models under models/, YAML property files (schema.yml,
 // sources.yml) next to them, CSV seeds under seeds/, singular tests under
 // tests/ and Jinja macros under macros/. [Load] reads and validates it; the
-// built-in project is embedded in the root package (cartwheel.Project) and
+// built-in project is embedded by package project (project.FS) and
 // [WriteProject] copies it out for `cartwheel init DIR`. Other directories
 // (dags/, dashboards/) are ignored here.
 //

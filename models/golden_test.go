@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cartwheel-analytics/cartwheel/warehouse"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 // TestGoldenMarts builds the built-in project on the hand-made fixture of
@@ -46,7 +46,7 @@ func TestGoldenMarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range res.Columns {
-			if c.Kind == warehouse.KindFloat || c.Kind == warehouse.KindOther {
+			if c.Kind == result.KindFloat || c.Kind == result.KindOther {
 				t.Errorf("%s.%s is of kind %s, want an exact type", m, c.Name, c.Kind)
 			}
 		}

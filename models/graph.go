@@ -95,37 +95,41 @@ func (p *Project) reach(id string, depth int, next func(string) []string) map[st
 
 // topo returns ids in a dependency order (dependencies first), ties by id.
 func (p *Project) topo(ids map[string]bool) []string {
-	indeg := map[string]int{}
+	return topoSort(ids, func(id string) []string { return p.Nodes[id].DependsOn })
+}
+
+// topoSort returns ids in a dependency order, dependencies first (Kahn's
+// algorithm). Of the nodes ready at once the smallest id goes first, so the
+// order is stable. Dependencies outside ids are ignored; nodes on a cycle
+// are left out (Load rejects cycles).
+func topoSort(ids map[string]bool, deps func(id string) []string) []string {
+	indeg := make(map[string]int, len(ids))
+	children := map[string][]string{}
 	for id := range ids {
-		for _, d := range p.Nodes[id].DependsOn {
+		for _, d := range deps(id) {
 			if ids[d] {
 				indeg[id]++
+				children[d] = append(children[d], id)
 			}
 		}
 	}
-	var ready, out []string
+	var ready []string
 	for id := range ids {
 		if indeg[id] == 0 {
 			ready = append(ready, id)
 		}
 	}
 	slices.Sort(ready)
+	out := make([]string, 0, len(ids))
 	for len(ready) > 0 {
 		id := ready[0]
 		ready = ready[1:]
 		out = append(out, id)
-		var added bool
-		for _, c := range p.children[id] {
-			if ids[c] {
-				indeg[c]--
-				if indeg[c] == 0 {
-					ready = append(ready, c)
-					added = true
-				}
+		for _, c := range children[id] {
+			if indeg[c]--; indeg[c] == 0 {
+				i, _ := slices.BinarySearch(ready, c)
+				ready = slices.Insert(ready, i, c)
 			}
-		}
-		if added {
-			slices.Sort(ready)
 		}
 	}
 	return out

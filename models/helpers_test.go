@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -73,12 +74,12 @@ func builtin(t testing.TB) *Project {
 func fixedClock() time.Time { return time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC) }
 
 // formatValue renders a result value as the golden CSV files write it.
-func formatValue(v any, k warehouse.Kind) string {
+func formatValue(v any, k result.Kind) string {
 	switch x := v.(type) {
 	case nil:
 		return "NULL"
 	case time.Time:
-		if k == warehouse.KindDate {
+		if k == result.KindDate {
 			return x.Format("2006-01-02")
 		}
 		if x.Nanosecond() != 0 {
@@ -87,7 +88,7 @@ func formatValue(v any, k warehouse.Kind) string {
 		return x.Format("2006-01-02 15:04:05")
 	case bool:
 		return strconv.FormatBool(x)
-	case warehouse.Decimal:
+	case result.Decimal:
 		return string(x)
 	case int64:
 		return strconv.FormatInt(x, 10)

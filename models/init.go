@@ -14,7 +14,7 @@ import (
 )
 
 // WriteProject writes a project (for `cartwheel init DIR`: the embedded
-// cartwheel.Project) to dir: every file, dags/ and dashboards/ included. It
+// project.FS) to dir: every file, dags/ and dashboards/ included. It
 // refuses to overwrite an existing file.
 func WriteProject(dir string, src fs.FS) error {
 	src = projectRoot(src)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -16,7 +17,7 @@ import (
 type DB interface {
 	Dialect() warehouse.Dialect
 	Exec(ctx context.Context, query string, args ...any) error
-	Query(ctx context.Context, query string, args ...any) (*warehouse.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*result.Set, error)
 	Tx(ctx context.Context, fn func(tx warehouse.Tx) error) error
 }
 
@@ -59,7 +60,7 @@ func dropSQL(d warehouse.Dialect, kind string, r Relation) string {
 }
 
 func countRows(ctx context.Context, q interface {
-	Query(ctx context.Context, query string, args ...any) (*warehouse.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*result.Set, error)
 }, r Relation) (int64, error) {
 	res, err := q.Query(ctx, "SELECT COUNT(*) FROM "+r.String())
 	if err != nil {
@@ -77,7 +78,7 @@ func toInt64(v any) (int64, error) {
 		return x, nil
 	case float64:
 		return int64(x), nil
-	case warehouse.Decimal:
+	case result.Decimal:
 		return strconv.ParseInt(strings.SplitN(string(x), ".", 2)[0], 10, 64)
 	case string:
 		return strconv.ParseInt(x, 10, 64)

@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -20,6 +21,7 @@ type options struct {
 	vars        map[string]any
 	out         io.Writer
 	threads     int
+	progress    func(done, total int)
 	now         func() time.Time
 	dialect     warehouse.Dialect
 	history     bool
@@ -27,7 +29,7 @@ type options struct {
 }
 
 func newOptions(opts []Option) *options {
-	o := &options{out: io.Discard, threads: 4, now: time.Now, history: true}
+	o := &options{out: io.Discard, threads: runtime.NumCPU(), now: time.Now, history: true}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -60,8 +62,15 @@ func WithVars(vars map[string]any) Option { return func(o *options) { o.vars = v
 // WithOutput is where the dbt-like log lines go (default: nowhere).
 func WithOutput(w io.Writer) Option { return func(o *options) { o.out = w } }
 
-// WithThreads bounds how many nodes run at once (default 4).
+// WithThreads bounds how many nodes run at once (default: the machine's
+// cores, runtime.NumCPU).
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
+
+// WithProgress has Run, Test and Build report how many of the nodes they
+// execute are done (skipped ones count): once with done 0 before the first
+// node starts, then after each node. fn is called from one goroutine at a
+// time and holds up the scheduler while it runs, so it should be quick.
+func WithProgress(fn func(done, total int)) Option { return func(o *options) { o.progress = fn } }
 
 // WithClock sets the clock of the log lines and the run history (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }

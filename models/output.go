@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/english"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -69,7 +70,7 @@ func (p *printer) result(res *NodeResult, d warehouse.Dialect) {
 		case StatusSuccess:
 			msg = "OK " + verb + " " + what
 			if res.Rows >= 0 {
-				status = fmt.Sprintf("OK %s row%s in %s", thousands(res.Rows), plural(res.Rows), secs)
+				status = fmt.Sprintf("OK %s row%s in %s", thousands(res.Rows), english.Plural(res.Rows), secs)
 			} else {
 				status = "OK in " + secs
 			}
@@ -116,7 +117,7 @@ func (r *runner) header(cmd string, rep *Report) {
 	for _, w := range rep.Warnings {
 		r.out.line("Warning: %s", w)
 	}
-	r.out.line("Running cartwheel models %s on %s with %d thread%s: %s, %s", cmd, r.dialect, r.o.threads, plural(int64(r.o.threads)),
+	r.out.line("Running cartwheel models %s on %s with %d thread%s: %s, %s", cmd, r.dialect, r.o.threads, english.Plural(r.o.threads),
 		nodeCounts(counts), count(sources, "source"))
 	if r.snapshot != "" {
 		r.out.line("%s", r.snapshot)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/cartwheel-analytics/cartwheel"
 	"github.com/cartwheel-analytics/cartwheel/models"
+	"github.com/cartwheel-analytics/cartwheel/project"
 )
 
 func ids(p *models.Project) []string {
@@ -23,7 +23,7 @@ func ids(p *models.Project) []string {
 
 // The embedded project loads as is, and `cartwheel init` writes it out.
 func TestEmbeddedProjectAndWriteProject(t *testing.T) {
-	p, err := models.Load(cartwheel.Project)
+	p, err := models.Load(project.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestEmbeddedProjectAndWriteProject(t *testing.T) {
 		t.Errorf("fact_user_sessions config %+v", n.Config)
 	}
 	dir := filepath.Join(t.TempDir(), "my-project")
-	if err := models.WriteProject(dir, cartwheel.Project); err != nil {
+	if err := models.WriteProject(dir, project.FS); err != nil {
 		t.Fatal(err)
 	}
 	q, err := models.Load(os.DirFS(dir))
@@ -56,7 +56,7 @@ func TestEmbeddedProjectAndWriteProject(t *testing.T) {
 	if a, b := strings.Join(ids(p), " "), strings.Join(ids(q), " "); a != b {
 		t.Errorf("the written project differs:\n%s\n%s", a, b)
 	}
-	if err := models.WriteProject(dir, cartwheel.Project); err == nil || !strings.Contains(err.Error(), "dbt_project.yml already exists") {
+	if err := models.WriteProject(dir, project.FS); err == nil || !strings.Contains(err.Error(), "dbt_project.yml already exists") {
 		t.Errorf("second write: %v", err)
 	}
 }

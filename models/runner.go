@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/english"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -185,27 +186,10 @@ func (p *Project) plan(cmd string, sel map[string]bool) *plan {
 			pl.children[d] = append(pl.children[d], id)
 		}
 	}
-	// A stable order: Kahn's algorithm, ties by unique id.
-	indeg := map[string]int{}
-	var ready []string
-	for id := range exec {
-		indeg[id] = len(pl.deps[id])
-		if indeg[id] == 0 {
-			ready = append(ready, id)
-		}
-	}
-	slices.Sort(ready)
-	for len(ready) > 0 {
-		id := ready[0]
-		ready = ready[1:]
-		pl.pos[id] = len(pl.order)
-		pl.order = append(pl.order, id)
-		for _, c := range pl.children[id] {
-			if indeg[c]--; indeg[c] == 0 {
-				ready = append(ready, c)
-				slices.Sort(ready)
-			}
-		}
+	// A stable order: ties go by unique id.
+	pl.order = topoSort(exec, func(id string) []string { return pl.deps[id] })
+	for i, id := range pl.order {
+		pl.pos[id] = i
 	}
 	return pl
 }
@@ -305,10 +289,17 @@ func (r *runner) schedule(ctx context.Context) map[string]*NodeResult {
 	}
 	done := make(chan *NodeResult)
 	running, next := 0, 1
+	progress := func() {
+		if r.o.progress != nil {
+			r.o.progress(len(results), len(pl.order))
+		}
+	}
+	progress()
 	finish := func(res *NodeResult) {
 		id := res.Node.UniqueID
 		results[id] = res
 		r.out.result(res, r.dialect)
+		progress()
 		for _, c := range pl.children[id] {
 			if indeg[c]--; indeg[c] == 0 {
 				ready = append(ready, c)
@@ -442,7 +433,7 @@ func (r *runner) exec(ctx context.Context, res *NodeResult) {
 			res.Status = StatusFail
 		}
 		if failures > 0 {
-			res.Message = fmt.Sprintf("Got %d result%s, configured to %s if != 0", failures, plural(failures), map[bool]string{true: "warn", false: "fail"}[n.Config.Severity == "warn"])
+			res.Message = fmt.Sprintf("Got %d result%s, configured to %s if != 0", failures, english.Plural(failures), map[bool]string{true: "warn", false: "fail"}[n.Config.Severity == "warn"])
 		}
 	}
 }
@@ -458,13 +449,6 @@ func (r *runner) ensureSchema(ctx context.Context, schema string) error {
 	}
 	r.schemas[schema] = true
 	return nil
-}
-
-func plural(n int64) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // recordHistory appends the run to cartwheel_model_runs.

@@ -204,6 +204,21 @@ func TestBuildRunsIndependentModelsInParallel(t *testing.T) {
 	}
 }
 
+// TestBuildReportsProgress: the progress callback starts at 0 of the
+// nodes the command executes and counts every node, skipped ones too.
+func TestBuildReportsProgress(t *testing.T) {
+	var got []string
+	_, err := Build(context.Background(), openDuckDB(t), load(t, failingProject), WithRunHistory(false),
+		WithProgress(func(done, total int) { got = append(got, fmt.Sprintf("%d/%d", done, total)) }))
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("build: err = %v, want ErrFailed", err)
+	}
+	want := "[0/7 1/7 2/7 3/7 4/7 5/7 6/7 7/7]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("progress %v, want %s", got, want)
+	}
+}
+
 // slowDB delays CREATE TABLE … AS and records the peak concurrency.
 type slowDB struct {
 	DB

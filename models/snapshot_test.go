@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
@@ -57,7 +58,7 @@ func (s *streamingDB) commitBatch(ctx context.Context) error {
 	})
 }
 
-func (s *streamingDB) Query(ctx context.Context, q string, args ...any) (*warehouse.Result, error) {
+func (s *streamingDB) Query(ctx context.Context, q string, args ...any) (*result.Set, error) {
 	if strings.HasPrefix(q, "SELECT COUNT(*) FROM (\n") { // a data test
 		if err := s.commitBatch(ctx); err != nil {
 			return nil, fmt.Errorf("streaming commit: %w", err)

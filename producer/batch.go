@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -89,23 +90,20 @@ func (b *recordBatch) seal() []byte {
 
 // topicPartitions returns the partition count and id of topic.
 func topicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int, [16]byte, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil {
 		return 0, [16]byte{}, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return 0, [16]byte{}, fmt.Errorf("metadata of %s: %w", topic, err)
-		}
-		if len(t.Partitions) > 0 {
-			return len(t.Partitions), t.TopicID, nil
-		}
+	td, ok := topics[topic]
+	switch {
+	case !ok:
+		return 0, [16]byte{}, fmt.Errorf("metadata of %s: %w", topic, kerr.UnknownTopicOrPartition)
+	case td.Err != nil:
+		return 0, [16]byte{}, fmt.Errorf("metadata of %s: %w", topic, td.Err)
+	case len(td.Partitions) == 0:
+		return 0, [16]byte{}, fmt.Errorf("topic %s has no partitions", topic)
 	}
-	return 0, [16]byte{}, fmt.Errorf("topic %s has no partitions", topic)
+	return len(td.Partitions), td.ID, nil
 }
 
 // produceReq is one produce request's batches and what they hold.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cartwheel-analytics/cartwheel/event"
 	"github.com/cartwheel-analytics/cartwheel/generator"
-	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
 // batchMaxBytes bounds a produced batch (ClientOptions, and File's own
@@ -85,7 +85,7 @@ func (t *tracker) firstErr() error {
 
 // KeyOf returns the record key of a JSON-lines record: its user_id, or, for
 // a record without a usable one (not a JSON object, no non-empty string
-// user_id, or one longer than the spec's streaming.MaxUserIDBytes, which
+// user_id, or one longer than the spec's event.MaxUserIDBytes, which
 // the consumer rejects anyway), a digest of the whole record: the first 16
 // hex digits of its SHA-256. The digest is deterministic, so the partition
 // of every record, malformed or not, is the same on every run (a replayed
@@ -94,7 +94,7 @@ func (t *tracker) firstErr() error {
 // longer than MaxUserIDBytes. A user_id spelled without escapes is
 // returned as a slice of line, not a copy.
 func KeyOf(line []byte) []byte {
-	if u, ok := streaming.UserIDBytes(line); ok && len(u) <= streaming.MaxUserIDBytes {
+	if u, ok := event.UserIDBytes(line); ok && len(u) <= event.MaxUserIDBytes {
 		return u
 	}
 	return digestKey(line)
@@ -112,7 +112,7 @@ func digestKey(line []byte) []byte {
 // for line, or 0 for a line short enough that its record is under
 // MaxRecordBytes whatever its key (at most MaxUserIDBytes).
 func recordSize(line []byte) int {
-	if len(line)+streaming.MaxUserIDBytes <= MaxRecordBytes {
+	if len(line)+event.MaxUserIDBytes <= MaxRecordBytes {
 		return 0
 	}
 	return len(line) + len(KeyOf(line))
@@ -158,11 +158,12 @@ func scanErr(err error, line int) error {
 	return fmt.Errorf("read line %d: %w", line+1, err)
 }
 
-// CheckFile reads r as File would and reports the first line File would
-// refuse — one whose record exceeds MaxRecordBytes — or a read error,
-// without producing anything. Replay runs it first, so that such a file
-// fails before any of it is produced.
-func CheckFile(r io.Reader) error {
+// CheckFile reads r as File would and returns the number of records File
+// would produce, or the first line File would refuse — one whose record
+// exceeds MaxRecordBytes — or a read error, without producing anything.
+// Replay runs it first, so that such a file fails before any of it is
+// produced, and so that it knows how many records to expect.
+func CheckFile(r io.Reader) (records int64, err error) {
 	sc := lines(r)
 	line := 0
 	for sc.Scan() {
@@ -172,13 +173,14 @@ func CheckFile(r io.Reader) error {
 			continue
 		}
 		if n := recordSize(b); n > MaxRecordBytes {
-			return tooLarge(line, n)
+			return records, tooLarge(line, n)
 		}
+		records++
 	}
 	if err := sc.Err(); err != nil {
-		return scanErr(err, line)
+		return records, scanErr(err, line)
 	}
-	return nil
+	return records, nil
 }
 
 // FileOption configures File.

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"hash/crc32"
 	"io"
 	"strings"
@@ -17,11 +15,13 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cartwheel-analytics/cartwheel/broker"
+	"github.com/cartwheel-analytics/cartwheel/event"
 	"github.com/cartwheel-analytics/cartwheel/generator"
-	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
 const topic = "events"
@@ -146,8 +146,8 @@ func TestKeyOf(t *testing.T) {
 				t.Errorf("KeyOf modified its input: %q", line)
 			}
 			// The key is the consumer's view of the user, if it has one.
-			if u, ok := streaming.UserIDOf(line); ok && len(u) <= streaming.MaxUserIDBytes && u != tc.want ||
-				(!ok || len(u) > streaming.MaxUserIDBytes) && tc.want != digest(tc.line) {
+			if u, ok := event.UserIDOf(line); ok && len(u) <= event.MaxUserIDBytes && u != tc.want ||
+				(!ok || len(u) > event.MaxUserIDBytes) && tc.want != digest(tc.line) {
 				t.Errorf("UserIDOf = %q, %v; KeyOf = %q", u, ok, tc.want)
 			}
 		})
@@ -195,7 +195,7 @@ func TestKeyOfMatchesGeneratorKeys(t *testing.T) {
 	exotic := 0
 	for i := range 20_000 {
 		rec, key, _ := g.Next(nil)
-		if _, ok := streaming.UserIDOf(rec); !ok {
+		if _, ok := event.UserIDOf(rec); !ok {
 			continue
 		}
 		if got := KeyOf(rec); !bytes.Equal(got, key) {
@@ -464,7 +464,7 @@ func TestFileRecordTooLarge(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			input := short + "\n\n" + tc.line + "\n" + short + "\n"
-			if err := CheckFile(strings.NewReader(input)); !errors.Is(err, ErrRecordTooLarge) ||
+			if _, err := CheckFile(strings.NewReader(input)); !errors.Is(err, ErrRecordTooLarge) ||
 				!strings.Contains(err.Error(), "line 3 ") || !strings.Contains(err.Error(), tc.size) ||
 				!strings.Contains(err.Error(), fmt.Sprint(MaxRecordBytes)) {
 				t.Errorf("CheckFile = %v, want line 3, %q and the limit", err, tc.size)
@@ -501,8 +501,8 @@ func TestFileRecordAtTheLimit(t *testing.T) {
 	if n := len(line) + len("u1"); n != MaxRecordBytes {
 		t.Fatalf("bad fixture: record of %d bytes", n)
 	}
-	if err := CheckFile(strings.NewReader(line + "\r\n")); err != nil {
-		t.Fatalf("CheckFile: %v", err)
+	if n, err := CheckFile(strings.NewReader(line + "\r\n")); err != nil || n != 1 {
+		t.Fatalf("CheckFile = %d, %v; want 1 record", n, err)
 	}
 	res, err := File(ctx, cl, topic, strings.NewReader(line+"\r\n"))
 	if err != nil {
@@ -517,14 +517,23 @@ func TestFileRecordAtTheLimit(t *testing.T) {
 }
 
 func TestCheckFile(t *testing.T) {
-	ok := []string{"", "\n \n", `{"user_id":"u1"}` + "\nnot json\n", strings.Repeat("x", 500<<10) + "\n" + `{"user_id":"` + strings.Repeat("u", 500<<10) + `"}`}
-	for _, in := range ok {
-		if err := CheckFile(strings.NewReader(in)); err != nil {
-			t.Errorf("CheckFile(%.40q…) = %v", in, err)
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"", 0},
+		{"\n \n", 0},
+		{`{"user_id":"u1"}` + "\nnot json\n", 2},
+		{"a\r\n\t\r\nb", 2},
+		{strings.Repeat("x", 500<<10) + "\n" + `{"user_id":"` + strings.Repeat("u", 500<<10) + `"}`, 2},
+	}
+	for _, tc := range tests {
+		if n, err := CheckFile(strings.NewReader(tc.in)); err != nil || n != tc.want {
+			t.Errorf("CheckFile(%.40q…) = %d, %v; want %d records", tc.in, n, err, tc.want)
 		}
 	}
 	r := io.MultiReader(strings.NewReader(`{"user_id":"u1"}`+"\n"), iotest.ErrReader(errors.New("disk on fire")))
-	if err := CheckFile(r); err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "line 2") {
+	if _, err := CheckFile(r); err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("CheckFile with a read error = %v, want it at line 2", err)
 	}
 }

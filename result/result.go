@@ -3,9 +3,21 @@
 package result
 
 import (
+	"errors"
 	"math/big"
 	"strings"
 )
+
+// ErrReadOnly is the error of a read-only query whose statement may write:
+// the warehouse refuses it, and the API answers it with 403 Forbidden.
+var ErrReadOnly = errors.New("only a single read-only statement (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) is allowed")
+
+// ErrExternalAccess is the error of user SQL that tried to reach a file,
+// the network or an extension; the API answers it with 403 Forbidden.
+var ErrExternalAccess = errors.New("user SQL cannot reach files, the network or extensions")
+
+// ErrTimeLimit is the error of a user query stopped at its time limit.
+var ErrTimeLimit = errors.New("query stopped at its time limit")
 
 // Kind is the portable type of a result column.
 type Kind string
@@ -33,6 +45,10 @@ type Column struct {
 type Set struct {
 	Columns []Column `json:"columns"`
 	Rows    [][]any  `json:"rows"`
+	// Truncated says the query returned more rows than RowLimit, the row
+	// limit of user queries, and Rows holds the first RowLimit of them.
+	Truncated bool `json:"truncated,omitempty"`
+	RowLimit  int  `json:"row_limit,omitempty"`
 }
 
 // Decimal is an exact decimal number in its canonical text form, e.g.

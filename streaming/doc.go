@@ -3,9 +3,9 @@
 //
 // # Data flow
 //
-// A Kafka record's value is decoded and validated (Decode); accepted events
-// are de-duplicated and handed to the partition's sessionizer; rejected
-// records keep their raw payload and a reason. A Pipeline owns the state of
+// A Kafka record's value is decoded and validated (event.Decoder); accepted
+// events are de-duplicated and handed to the partition's sessionizer;
+// rejected records keep their raw payload and a reason. A Pipeline owns the state of
 // every assigned partition, cuts micro-batches by size and time, and commits
 // each batch — events, rejections, closed sessions and a checkpoint per
 // partition — in one Store transaction. On (re)assignment it rebuilds a

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 // TestFigureSessionMemory measures the heap held per open session with one
@@ -25,8 +27,8 @@ func TestFigureSessionMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	st := newSessionStore(DefaultGap.Microseconds())
 	for i, u := range ids {
-		st.add(u, base+int64(i), PageView, 0)
-		st.add(u, base+int64(i)+1_000_000, Purchase, 1999)
+		st.add(u, base+int64(i), event.PageView, 0)
+		st.add(u, base+int64(i)+1_000_000, event.Purchase, 1999)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

@@ -1,6 +1,10 @@
 package streaming
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+)
 
 // Metrics are the pipeline's Prometheus instruments.
 type Metrics struct {
@@ -39,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Event-time watermark per partition, Unix seconds."}, []string{"partition"}),
 		LastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_last_commit_timestamp_seconds", Help: "Wall time of the last commit."}),
 	}
-	for _, r := range Reasons() {
+	for _, r := range event.Reasons() {
 		m.Rejected.WithLabelValues(r.String())
 	}
 	if reg != nil {

@@ -1,6 +1,10 @@
 package streaming
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+)
 
 // partition is the state of one assigned partition: its position, its
 // watermark, its open sessions and its recent event ids. It is only touched
@@ -22,7 +26,7 @@ type partition struct {
 func newPartition(id int32, gap, lateness int64) *partition {
 	return &partition{
 		id: id, gap: gap, lateness: lateness,
-		committed: -1, next: -1, maxTime: NoTime,
+		committed: -1, next: -1, maxTime: event.NoTime,
 		sessions: newSessionStore(gap),
 		dedupe:   newDedupeSet(gap + lateness),
 	}
@@ -30,25 +34,25 @@ func newPartition(id int32, gap, lateness int64) *partition {
 
 // watermark returns the partition's watermark, or NoTime.
 func (p *partition) watermark() int64 {
-	if p.maxTime == NoTime {
-		return NoTime
+	if p.maxTime == event.NoTime {
+		return event.NoTime
 	}
 	return p.maxTime - p.lateness
 }
 
 // accept applies one decoded event at offset: duplicate check, lateness,
 // sessionization. It reports whether the event is a duplicate.
-func (p *partition) accept(e *Event) (duplicate bool) {
+func (p *partition) accept(e *event.Event) (duplicate bool) {
 	id := p.dedupe.key(e.EventID)
 	if p.dedupe.seen(id) {
 		return true
 	}
 	wm := p.watermark()
-	e.Late = wm != NoTime && e.Time < wm
+	e.Late = wm != event.NoTime && e.Time < wm
 	if !e.Late {
 		p.sessions.add(e.UserID, e.Time, e.Type, e.Revenue())
 	}
-	if p.maxTime == NoTime || e.Time > p.maxTime {
+	if p.maxTime == event.NoTime || e.Time > p.maxTime {
 		p.maxTime = e.Time
 		p.dedupe.advance(p.maxTime, e.Offset)
 	}
@@ -67,7 +71,7 @@ func (p *partition) seen(offset, now int64) {
 // received nothing for idleTimeout: event time is assumed to flow at wall
 // speed from the last record on (live mode only).
 func (p *partition) idle(now, idleTimeout int64) {
-	if p.maxTime == NoTime || p.lastWall == 0 || now-p.lastWall < idleTimeout {
+	if p.maxTime == event.NoTime || p.lastWall == 0 || now-p.lastWall < idleTimeout {
 		return
 	}
 	if t := p.lastMax + (now - p.lastWall); t > p.maxTime {
@@ -79,18 +83,18 @@ func (p *partition) idle(now, idleTimeout int64) {
 
 // checkpoint closes the ready (or, at the end of input, all) sessions into
 // out and returns the partition's checkpoint.
-func (p *partition) checkpoint(out []Session, all bool) ([]Session, Checkpoint) {
+func (p *partition) checkpoint(out []event.Session, all bool) ([]event.Session, event.Checkpoint) {
 	if all {
 		out = p.sessions.closeAll(p.id, out)
-	} else if wm := p.watermark(); wm != NoTime {
+	} else if wm := p.watermark(); wm != event.NoTime {
 		out = p.sessions.closeUntil(wm, p.id, out)
 	}
-	cp := Checkpoint{
+	cp := event.Checkpoint{
 		Partition:    p.id,
 		PrevOffset:   p.committed,
 		NextOffset:   p.next,
 		MaxEventTime: p.maxTime,
-		OpenFrom:     NoTime,
+		OpenFrom:     event.NoTime,
 		DedupeGen:    p.dedupe.gen,
 		DedupeStarts: p.dedupe.starts,
 	}
@@ -103,14 +107,14 @@ func (p *partition) checkpoint(out []Session, all bool) ([]Session, Checkpoint) 
 }
 
 // restore rebuilds the partition from its committed snapshot.
-func (p *partition) restore(s *Snapshot, now int64) {
+func (p *partition) restore(s *event.Snapshot, now int64) {
 	cp := s.Checkpoint
 	if cp == nil {
 		return
 	}
 	p.committed, p.next, p.maxTime = cp.NextOffset, cp.NextOffset, cp.MaxEventTime
 	p.lastWall, p.lastMax = now, cp.MaxEventTime
-	if cp.MaxEventTime != NoTime {
+	if cp.MaxEventTime != event.NoTime {
 		d := p.dedupe
 		d.started, d.gen, d.starts = true, cp.DedupeGen, cp.DedupeStarts
 		if g := floorDiv(cp.MaxEventTime, d.span); g != d.gen {
@@ -122,7 +126,7 @@ func (p *partition) restore(s *Snapshot, now int64) {
 			d.restore(id.EventID, id.Offset)
 		}
 	}
-	closed := make(map[string][]SessionSpan, len(s.ClosedSessions))
+	closed := make(map[string][]event.SessionSpan, len(s.ClosedSessions))
 	for _, c := range s.ClosedSessions {
 		closed[c.UserID] = append(closed[c.UserID], c)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 const (
@@ -19,7 +21,7 @@ const (
 type in struct {
 	user string
 	at   string // "HH:MM[:SS[.fff]]" on 2026-11-01, UTC
-	typ  EventType
+	typ  event.EventType
 	id   string // event_id; default: a fresh one
 	rev  int64  // price in cents (quantity 1)
 }
@@ -59,15 +61,15 @@ func feed(t *testing.T, recs []in, closeAll bool) feedResult {
 	t.Helper()
 	p := newPartition(0, gap.Microseconds(), lateness.Microseconds())
 	var res feedResult
-	var closed []Session
+	var closed []event.Session
 	for i, r := range recs {
 		id := r.id
 		if id == "" {
 			id = fmt.Sprintf("e%d", i)
 		}
-		e := Event{EventID: id, UserID: r.user, Time: clock(r.at), Type: r.typ, Quantity: 1, Price: r.rev, Offset: int64(i)}
+		e := event.Event{EventID: id, UserID: r.user, Time: clock(r.at), Type: r.typ, Quantity: 1, Price: r.rev, Offset: int64(i)}
 		if e.Type == 0 {
-			e.Type = PageView
+			e.Type = event.PageView
 		}
 		if p.accept(&e) {
 			res.duplicates = append(res.duplicates, id)
@@ -81,11 +83,11 @@ func feed(t *testing.T, recs []in, closeAll bool) feedResult {
 		closed, _ = p.checkpoint(closed, true)
 	}
 	for _, s := range closed {
-		if s.SessionID != SessionID(s.UserID, s.Start) {
+		if s.SessionID != event.SessionID(s.UserID, s.Start) {
 			t.Errorf("session id %s is not derived from user and start", s.SessionID)
 		}
 		res.sessions = append(res.sessions, out{
-			user: s.UserID, start: TimeOf(s.Start).Format("15:04:05.000"), end: TimeOf(s.End).Format("15:04:05.000"),
+			user: s.UserID, start: event.TimeOf(s.Start).Format("15:04:05.000"), end: event.TimeOf(s.End).Format("15:04:05.000"),
 			views: s.PageViews, carts: s.AddToCarts, purchases: s.Purchases, revenue: s.Revenue,
 		})
 	}
@@ -118,10 +120,10 @@ func TestSessionize(t *testing.T) {
 		{
 			name: "an out-of-order event bridging two open sessions merges them",
 			recs: []in{
-				{user: "a", at: "10:00", typ: PageView},
-				{user: "a", at: "10:34", typ: AddToCart},
-				{user: "a", at: "10:35", typ: Purchase, rev: 500},
-				{user: "a", at: "10:27", typ: PageView}, // watermark 10:25: on time; < G from both
+				{user: "a", at: "10:00", typ: event.PageView},
+				{user: "a", at: "10:34", typ: event.AddToCart},
+				{user: "a", at: "10:35", typ: event.Purchase, rev: 500},
+				{user: "a", at: "10:27", typ: event.PageView}, // watermark 10:25: on time; < G from both
 			},
 			closeAll: true,
 			want: feedResult{sessions: []out{
@@ -140,9 +142,9 @@ func TestSessionize(t *testing.T) {
 		{
 			name: "ties in event time are one session, in any order",
 			recs: []in{
-				{user: "a", at: "10:00", typ: Purchase, rev: 100},
-				{user: "a", at: "10:00", typ: PageView},
-				{user: "a", at: "10:00", typ: AddToCart},
+				{user: "a", at: "10:00", typ: event.Purchase, rev: 100},
+				{user: "a", at: "10:00", typ: event.PageView},
+				{user: "a", at: "10:00", typ: event.AddToCart},
 			},
 			closeAll: true,
 			want: feedResult{sessions: []out{
@@ -169,8 +171,8 @@ func TestSessionize(t *testing.T) {
 		{
 			name: "a duplicate event id is rejected, the first one wins",
 			recs: []in{
-				{user: "a", at: "10:00", id: "x", typ: Purchase, rev: 100},
-				{user: "a", at: "10:01", id: "x", typ: Purchase, rev: 999},
+				{user: "a", at: "10:00", id: "x", typ: event.Purchase, rev: 100},
+				{user: "a", at: "10:01", id: "x", typ: event.Purchase, rev: 999},
 			},
 			closeAll: true,
 			want: feedResult{
@@ -225,27 +227,27 @@ func TestSessionize(t *testing.T) {
 func TestSessionizeIdlePartition(t *testing.T) {
 	p := newPartition(0, gap.Microseconds(), lateness.Microseconds())
 	wall := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	e := Event{EventID: "e", UserID: "a", Time: clock("10:00"), Type: PageView, Quantity: 1}
+	e := event.Event{EventID: "e", UserID: "a", Time: clock("10:00"), Type: event.PageView, Quantity: 1}
 	p.accept(&e)
 	p.seen(0, wall.UnixMicro())
 	idle := (30 * time.Second).Microseconds()
-	var closed []Session
+	var closed []event.Session
 
 	p.idle(wall.Add(29*time.Second).UnixMicro(), idle)
 	closed, _ = p.checkpoint(closed, false)
 	if len(closed) != 0 || p.maxTime != clock("10:00") {
-		t.Fatalf("before the idle timeout: %d closed, max %v", len(closed), TimeOf(p.maxTime))
+		t.Fatalf("before the idle timeout: %d closed, max %v", len(closed), event.TimeOf(p.maxTime))
 	}
 	// 39 minutes of silence: event time advanced to 10:39, watermark 10:29.
 	p.idle(wall.Add(39*time.Minute).UnixMicro(), idle)
 	closed, cp := p.checkpoint(closed, false)
 	if len(closed) != 0 || cp.MaxEventTime != clock("10:39") {
-		t.Fatalf("at 39 min: %d closed, checkpoint max %v", len(closed), TimeOf(cp.MaxEventTime))
+		t.Fatalf("at 39 min: %d closed, checkpoint max %v", len(closed), event.TimeOf(cp.MaxEventTime))
 	}
 	// 40 minutes: watermark 10:30 = end + G, the session closes.
 	p.idle(wall.Add(40*time.Minute).UnixMicro(), idle)
 	closed, cp = p.checkpoint(closed, false)
-	if len(closed) != 1 || cp.OpenFrom != NoTime {
+	if len(closed) != 1 || cp.OpenFrom != event.NoTime {
 		t.Fatalf("at 40 min: %d closed, open from %v", len(closed), cp.OpenFrom)
 	}
 }
@@ -254,14 +256,14 @@ func TestSessionizeIdlePartition(t *testing.T) {
 // committed events gives the same future as never stopping.
 func TestSessionizeRestore(t *testing.T) {
 	recs := []in{
-		{user: "a", at: "10:00"}, {user: "b", at: "10:05", typ: Purchase, rev: 100}, {user: "a", at: "10:50"},
+		{user: "a", at: "10:00"}, {user: "b", at: "10:05", typ: event.Purchase, rev: 100}, {user: "a", at: "10:50"},
 		{user: "c", at: "10:51"}, {user: "a", at: "10:40", id: "late"}, {user: "b", at: "10:52", id: "dup"},
 	}
 	rest := []in{
 		{user: "b", at: "10:52", id: "dup"}, {user: "a", at: "11:10"}, {user: "b", at: "11:30"}, {user: "c", at: "13:00"},
 	}
-	run := func(p *partition, recs []in, base int, closed []Session) ([]Session, []Event) {
-		var events []Event
+	run := func(p *partition, recs []in, base int, closed []event.Session) ([]event.Session, []event.Event) {
+		var events []event.Event
 		for i, r := range recs {
 			id := r.id
 			if id == "" {
@@ -269,9 +271,9 @@ func TestSessionizeRestore(t *testing.T) {
 			}
 			typ := r.typ
 			if typ == 0 {
-				typ = PageView
+				typ = event.PageView
 			}
-			e := Event{EventID: id, UserID: r.user, Time: clock(r.at), Type: typ, Quantity: 1, Price: r.rev, Offset: int64(base + i)}
+			e := event.Event{EventID: id, UserID: r.user, Time: clock(r.at), Type: typ, Quantity: 1, Price: r.rev, Offset: int64(base + i)}
 			if !p.accept(&e) {
 				events = append(events, e)
 			}
@@ -291,17 +293,17 @@ func TestSessionizeRestore(t *testing.T) {
 	first := newPartition(0, gap.Microseconds(), lateness.Microseconds())
 	_, events := run(first, recs, 0, nil)
 	closed1, cp := first.checkpoint(nil, false)
-	snap := &Snapshot{Checkpoint: &cp}
+	snap := &event.Snapshot{Checkpoint: &cp}
 	for _, e := range events {
 		if !e.Late && e.Time >= cp.OpenFrom {
-			snap.OpenEvents = append(snap.OpenEvents, StoredEvent{UserID: e.UserID, Time: e.Time, Type: e.Type, Revenue: e.Revenue()})
+			snap.OpenEvents = append(snap.OpenEvents, event.StoredEvent{UserID: e.UserID, Time: e.Time, Type: e.Type, Revenue: e.Revenue()})
 		}
 		if e.Offset >= cp.DedupeStarts[0] {
-			snap.RecentIDs = append(snap.RecentIDs, StoredID{EventID: e.EventID, Offset: e.Offset})
+			snap.RecentIDs = append(snap.RecentIDs, event.StoredID{EventID: e.EventID, Offset: e.Offset})
 		}
 	}
 	for _, s := range closed1 {
-		snap.ClosedSessions = append(snap.ClosedSessions, SessionSpan{UserID: s.UserID, Start: s.Start, End: s.End})
+		snap.ClosedSessions = append(snap.ClosedSessions, event.SessionSpan{UserID: s.UserID, Start: s.Start, End: s.End})
 	}
 	second := newPartition(0, gap.Microseconds(), lateness.Microseconds())
 	second.restore(snap, 0)
@@ -324,8 +326,8 @@ func TestSessionizeRestore(t *testing.T) {
 	}
 }
 
-func sortSessions(s []Session) {
-	slices.SortFunc(s, func(a, b Session) int { return strings.Compare(a.SessionID, b.SessionID) })
+func sortSessions(s []event.Session) {
+	slices.SortFunc(s, func(a, b event.Session) int { return strings.Compare(a.SessionID, b.SessionID) })
 }
 
 // TestSessionStoreCollisions forces every user onto one hash to exercise the
@@ -336,7 +338,7 @@ func TestSessionStoreCollisions(t *testing.T) {
 	users := []string{"a", "b", "c", "d"}
 	for _, round := range []int{2, 0, 1} {
 		for _, u := range users {
-			st.add(u, clock("10:00")+int64(round)*time.Hour.Microseconds(), PageView, 0)
+			st.add(u, clock("10:00")+int64(round)*time.Hour.Microseconds(), event.PageView, 0)
 		}
 	}
 	if st.open != 12 {

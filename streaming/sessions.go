@@ -1,39 +1,11 @@
 package streaming
 
 import (
-	"encoding/binary"
-	"encoding/hex"
-	"hash/fnv"
 	"hash/maphash"
 	"math"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
-
-// Session is a closed session as written to the warehouse.
-type Session struct {
-	SessionID  string
-	UserID     string
-	Start, End int64 // µs since epoch
-	PageViews  int32
-	AddToCarts int32
-	Purchases  int32
-	Revenue    int64 // cents
-	Partition  int32
-}
-
-// EventCount is the number of on-time events in the session.
-func (s *Session) EventCount() int32 { return s.PageViews + s.AddToCarts + s.Purchases }
-
-// SessionID derives the deterministic id of a user's session from the user
-// and the session start: the same input gives the same ids on every run and
-// every warehouse.
-func SessionID(user string, start int64) string {
-	h := fnv.New128a()
-	h.Write([]byte(user))
-	var b [9]byte
-	binary.BigEndian.PutUint64(b[1:], uint64(start))
-	h.Write(b[:])
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // openSession is the in-memory state of an open session: 56 bytes. The
 // event count is not stored: every event is one of the three types.
@@ -142,7 +114,7 @@ func (st *sessionStore) setHead(user string, h uint64, i int32) {
 // add puts an on-time event of user at time t into its session: it extends
 // the session it is within gap of, merges the sessions it bridges, or starts
 // a new one. The user string is copied when the store keeps it.
-func (st *sessionStore) add(user string, t int64, typ EventType, revenue int64) {
+func (st *sessionStore) add(user string, t int64, typ event.EventType, revenue int64) {
 	h := st.hash(user)
 	first := st.head(user, h)
 	prev := int32(-1)
@@ -203,13 +175,13 @@ func (st *sessionStore) add(user string, t int64, typ EventType, revenue int64) 
 	}
 }
 
-func (s *openSession) count(typ EventType, revenue int64) {
+func (s *openSession) count(typ event.EventType, revenue int64) {
 	switch typ {
-	case PageView:
+	case event.PageView:
 		s.views++
-	case AddToCart:
+	case event.AddToCart:
 		s.carts++
-	case Purchase:
+	case event.Purchase:
 		s.purchases++
 	}
 	s.revenue += revenue
@@ -217,7 +189,7 @@ func (s *openSession) count(typ EventType, revenue int64) {
 
 // closeUntil closes every session whose end+gap ≤ watermark, appending it to
 // out. It scans only when some session may be ready.
-func (st *sessionStore) closeUntil(watermark int64, partition int32, out []Session) []Session {
+func (st *sessionStore) closeUntil(watermark int64, partition int32, out []event.Session) []event.Session {
 	if watermark < st.closeBound || st.open == 0 {
 		return out
 	}
@@ -225,14 +197,14 @@ func (st *sessionStore) closeUntil(watermark int64, partition int32, out []Sessi
 }
 
 // closeAll closes every open session (the end of a finite input).
-func (st *sessionStore) closeAll(partition int32, out []Session) []Session {
+func (st *sessionStore) closeAll(partition int32, out []event.Session) []event.Session {
 	if st.open == 0 {
 		return out
 	}
 	return st.scan(func(*openSession) bool { return true }, partition, out)
 }
 
-func (st *sessionStore) scan(ready func(*openSession) bool, partition int32, out []Session) []Session {
+func (st *sessionStore) scan(ready func(*openSession) bool, partition int32, out []event.Session) []event.Session {
 	closeBound, startBound := int64(math.MaxInt64), int64(math.MaxInt64)
 	for p, page := range st.pages {
 		for j := range page {
@@ -245,8 +217,8 @@ func (st *sessionStore) scan(ready func(*openSession) bool, partition int32, out
 				startBound = min(startBound, s.start)
 				continue
 			}
-			out = append(out, Session{
-				SessionID:  SessionID(s.user, s.start),
+			out = append(out, event.Session{
+				SessionID:  event.SessionID(s.user, s.start),
 				UserID:     s.user,
 				Start:      s.start,
 				End:        s.end,

@@ -2,8 +2,8 @@ package streaming
 
 import (
 	"context"
-	"errors"
-	"fmt"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 // Store is where a Pipeline commits its work and finds it again after a
@@ -14,116 +14,18 @@ type Store interface {
 	Stream(ctx context.Context, name string) (int32, error)
 	// LoadPartition returns what the pipeline needs to resume a partition;
 	// a nil Checkpoint means the partition was never committed.
-	LoadPartition(ctx context.Context, stream, partition int32) (*Snapshot, error)
+	LoadPartition(ctx context.Context, stream, partition int32) (*event.Snapshot, error)
 	// Commit writes a batch in one transaction: all of it or none. It fails
-	// with a *FencedError when a partition's stored offset is not the one
+	// with an *event.FencedError when a partition's stored offset is not the one
 	// the batch continues from (another consumer committed it meanwhile).
-	// Commit must not keep b or its slices: the pipeline reuses them.
-	Commit(ctx context.Context, b *Batch) error
+	// Commit must not keep b or its slices: the pipeline reuses them. A
+	// failure worth retrying is marked with event.Transient.
+	Commit(ctx context.Context, b *event.Batch) error
 }
 
 // Preparer is implemented by a Store that can encode a batch's rows before
 // Commit. The pipeline calls Prepare on its consuming goroutine, so that the
 // encoding overlaps the commit of the batch before.
 type Preparer interface {
-	Prepare(b *Batch)
-}
-
-// Batch is the unit of an exactly-once commit.
-type Batch struct {
-	Stream      int32
-	Events      []Event
-	Rejected    []Rejected
-	Sessions    []Session
-	Checkpoints []Checkpoint
-	// IngestedAt is the wall-clock time of the batch cut, µs: the events'
-	// ingested_at and the rejections' received_at.
-	IngestedAt int64
-	// Prepared is the store's own encoding of the rows, made by Prepare or
-	// by Commit, and kept for a retry of the commit.
-	Prepared any
-}
-
-// Rejected is a record that ended in rejected_events.
-type Rejected struct {
-	Payload   []byte // the raw record value
-	Key       []byte
-	Reason    Reason
-	Detail    string
-	Partition int32
-	Offset    int64
-}
-
-// Checkpoint is the per-partition bookkeeping committed with the rows it
-// covers. Together with the committed events it is the partition's whole
-// state: open sessions are rebuilt from the on-time events at or after
-// OpenFrom, and the de-duplication sets from the events at or after
-// DedupeStarts[0].
-type Checkpoint struct {
-	Partition int32
-	// PrevOffset is the NextOffset the store must hold before this commit,
-	// or -1 when the partition has never been committed.
-	PrevOffset int64
-	NextOffset int64
-	// MaxEventTime is the partition's maximum accepted event time (µs), or
-	// NoTime; the watermark is MaxEventTime minus the allowed lateness.
-	MaxEventTime int64
-	// OpenFrom is at or before the start of every open session (µs), or
-	// NoTime when no session is open.
-	OpenFrom     int64
-	DedupeGen    int64
-	DedupeStarts [3]int64
-}
-
-// NoTime marks an absent time in a Checkpoint (stored as NULL).
-const NoTime int64 = -1 << 63
-
-// Snapshot is a partition's committed state.
-type Snapshot struct {
-	Checkpoint *Checkpoint
-	// OpenEvents are the on-time events of the partition with event_time
-	// at or after OpenFrom.
-	OpenEvents []StoredEvent
-	// ClosedSessions are the partition's closed sessions that end at or after
-	// OpenFrom; the open events inside them are not open.
-	ClosedSessions []SessionSpan
-	// RecentIDs are the accepted event ids at or after DedupeStarts[0].
-	RecentIDs []StoredID
-}
-
-// StoredEvent is what rebuilding a session needs of an event.
-type StoredEvent struct {
-	UserID  string
-	Time    int64
-	Type    EventType
-	Revenue int64
-}
-
-// SessionSpan is a closed session's user and time span.
-type SessionSpan struct {
-	UserID     string
-	Start, End int64
-}
-
-// StoredID is an accepted event id and its offset.
-type StoredID struct {
-	EventID string
-	Offset  int64
-}
-
-// FencedError reports that a partition was committed by someone else since
-// this pipeline loaded it.
-type FencedError struct {
-	Partition int32
-	Expected  int64 // the offset the batch continued from; -1: none stored
-}
-
-func (e *FencedError) Error() string {
-	return fmt.Sprintf("partition %d was committed by another consumer (the batch continued from offset %d)", e.Partition, e.Expected)
-}
-
-// IsFenced reports whether err is (or wraps) a *FencedError.
-func IsFenced(err error) bool {
-	var fe *FencedError
-	return errors.As(err, &fe)
+	Prepare(b *event.Batch)
 }

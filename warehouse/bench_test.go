@@ -8,27 +8,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 // benchBatch is n page views and purchases with realistic string lengths.
-func benchBatch(n int, from int64) *streaming.Batch {
-	b := &streaming.Batch{Stream: 1, IngestedAt: 1_760_000_000_000_000}
-	b.Events = make([]streaming.Event, n)
+func benchBatch(n int, from int64) *event.Batch {
+	b := &event.Batch{Stream: 1, IngestedAt: 1_760_000_000_000_000}
+	b.Events = make([]event.Event, n)
 	for i := range b.Events {
 		off := from + int64(i)
-		b.Events[i] = streaming.Event{
+		b.Events[i] = event.Event{
 			EventID: fmt.Sprintf("e-%016x-%08d", off*2654435761, off), UserID: fmt.Sprintf("u-%07d", off%100_000),
-			Time: 1_760_000_000_000_000 + off*1000, Type: streaming.EventType(1 + off%3),
-			Has:       streaming.HasProductID | streaming.HasPrice | streaming.HasDevice | streaming.HasCountry | streaming.HasCategory | streaming.HasClientSessionID,
+			Time: 1_760_000_000_000_000 + off*1000, Type: event.EventType(1 + off%3),
+			Has:       event.HasProductID | event.HasPrice | event.HasDevice | event.HasCountry | event.HasCategory | event.HasClientSessionID,
 			ProductID: fmt.Sprintf("p-%05d", off%5000), Price: 1999, Quantity: 1,
 			ClientSessionID: fmt.Sprintf("cs-%08x", off/10), Device: "mobile", Country: "DE", Category: "electronics",
 			Partition: int32(off % 8), Offset: off,
 		}
 	}
-	b.Sessions = make([]streaming.Session, n/8)
+	b.Sessions = make([]event.Session, n/8)
 	for i := range b.Sessions {
-		b.Sessions[i] = streaming.Session{SessionID: fmt.Sprintf("%032x", from+int64(i)), UserID: fmt.Sprintf("u-%07d", i), Start: 1, End: 2, PageViews: 3, Partition: int32(i % 8)}
+		b.Sessions[i] = event.Session{SessionID: fmt.Sprintf("%032x", from+int64(i)), UserID: fmt.Sprintf("u-%07d", i), Start: 1, End: 2, PageViews: 3, Partition: int32(i % 8)}
 	}
 	return b
 }
@@ -43,7 +43,7 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	defer db.Close()
 	const n = 200_000
-	batches := []*streaming.Batch{benchBatch(n, 0), benchBatch(n, n)}
+	batches := []*event.Batch{benchBatch(n, 0), benchBatch(n, n)}
 	b.ResetTimer()
 	c0 := cpuTime()
 	for i := 0; b.Loop(); i++ {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 // duckDB is the embedded warehouse. One process may write the file; other
@@ -32,72 +34,57 @@ type duckDB struct {
 func duckThreads() int { return max(1, runtime.NumCPU()-1) }
 
 // DuckDBFile returns the database file of a duckdb://PATH[?threads=N] DSN,
-// or "" for another DSN, an in-memory database or no path at all.
+// or "" for another or an invalid DSN, an in-memory database or no path at
+// all (DSN.File).
 func DuckDBFile(dsn string) string {
-	rest, ok := strings.CutPrefix(dsn, "duckdb://")
-	if !ok {
+	d, err := ParseDSN(dsn)
+	if err != nil {
 		return ""
 	}
-	path, _, _ := strings.Cut(rest, "?")
-	if path == "" || path == ":memory:" {
-		return ""
-	}
-	return filepath.Clean(path)
+	return d.File()
 }
 
-// openDuckDB opens PATH[?threads=N].
-func openDuckDB(ctx context.Context, dsn string, o options) (adapter, error) {
-	path, params, _ := strings.Cut(dsn, "?")
-	threads := duckThreads()
-	if params != "" {
-		q, err := url.ParseQuery(params)
-		if err != nil {
-			return nil, fmt.Errorf("parameters %q: %w", params, err)
-		}
-		for k, v := range q {
-			switch k {
-			case "threads":
-				n, err := strconv.Atoi(v[len(v)-1])
-				if err != nil || n < 1 {
-					return nil, fmt.Errorf("threads=%s: want a positive number", v[len(v)-1])
-				}
-				threads = n
-			default:
-				return nil, fmt.Errorf("unknown parameter %q (duckdb:// takes threads=N)", k)
-			}
-		}
-	}
-	if path == "" {
-		return nil, errors.New("empty path")
+// openDuckDB opens the database of a duckdb:// DSN.
+func openDuckDB(ctx context.Context, d DSN, o options) (adapter, error) {
+	path, threads := d.Path, d.Threads
+	if threads == 0 {
+		threads = duckThreads()
 	}
 	if path != ":memory:" && !o.readOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	dsn = path
+	dsn := path
 	if path == ":memory:" {
 		dsn = ""
 	}
-	if o.readOnly {
-		dsn += "?access_mode=READ_ONLY"
+	// Settings go in the DSN, so they hold from the database's creation
+	// and lock_configuration can seal them: user SQL (QueryReadOnly) must
+	// not reach the file system or the network — read_text, glob,
+	// read_csv, ATTACH, COPY, INSTALL/LOAD — nor turn that back on with
+	// SET. The appliance itself needs no external access: its own file,
+	// WAL and spill directory stay usable, and the Arrow loader scans
+	// memory.
+	cfg := url.Values{}
+	// Checkpoint the WAL into the file less often than the 16 MB default
+	// (a checkpoint rewrites row groups, and micro-batches would trigger
+	// one every few seconds at full speed), but not so rarely that
+	// replaying the WAL after a crash delays a restart; a bulk load keeps
+	// the default (BulkLoad).
+	cfg.Set("checkpoint_threshold", "64MB")
+	if o.bulk {
+		cfg.Set("checkpoint_threshold", "16MB")
 	}
-	c, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
-		// Checkpoint the WAL into the file less often than the 16 MB
-		// default (a checkpoint rewrites row groups, and micro-batches
-		// would trigger one every few seconds at full speed), but not so
-		// rarely that replaying the WAL after a crash delays a restart;
-		// a bulk load keeps the default (BulkLoad).
-		threshold := "64MB"
-		if o.bulk {
-			threshold = "16MB"
-		}
-		_, err := execer.ExecContext(ctx, "SET checkpoint_threshold = '"+threshold+"'", nil)
-		if err == nil {
-			_, err = execer.ExecContext(ctx, "SET threads = "+strconv.Itoa(threads), nil)
-		}
-		return err
-	})
+	cfg.Set("threads", strconv.Itoa(threads))
+	if o.readOnly {
+		cfg.Set("access_mode", "READ_ONLY")
+	}
+	cfg.Set("enable_external_access", "false")
+	cfg.Set("autoinstall_known_extensions", "false")
+	cfg.Set("autoload_known_extensions", "false")
+	cfg.Set("lock_configuration", "true")
+	c, err := duckdb.NewConnector(dsn+"?"+cfg.Encode(), nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("%w (another cartwheel process holds the file: run `cartwheel query` against it, or stop it)", err)
@@ -145,9 +132,10 @@ func (d *duckDB) exec(ctx context.Context, query string, args ...any) (int64, er
 	return r.RowsAffected()
 }
 
-func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error) {
+func (d *duckDB) query(ctx context.Context, query string, readOnly bool, maxRows int, args ...any) (*result.Set, error) {
 	if !readOnly {
-		return readRows(d.db.QueryContext(ctx, query, args...))
+		rows, err := d.db.QueryContext(ctx, query, args...)
+		return readRows(rows, err, maxRows)
 	}
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
@@ -155,7 +143,7 @@ func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ..
 	}
 	defer conn.Close()
 	if err := checkReadOnly(ctx, conn, query); err != nil {
-		return nil, err
+		return nil, externalAccess(err)
 	}
 	// Belt and braces: the statement runs in a transaction that is rolled
 	// back.
@@ -163,7 +151,18 @@ func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ..
 		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	return readRows(conn.QueryContext(ctx, query, args...))
+	rows, err := conn.QueryContext(ctx, query, args...)
+	res, err := readRows(rows, err, maxRows)
+	return res, externalAccess(err)
+}
+
+// externalAccess marks DuckDB's refusal of a file, network or extension
+// access (enable_external_access is off) as result.ErrExternalAccess.
+func externalAccess(err error) error {
+	if err != nil && strings.HasPrefix(err.Error(), "Permission Error") {
+		return fmt.Errorf("%w: %w", result.ErrExternalAccess, err)
+	}
+	return err
 }
 
 // checkReadOnly asks DuckDB's parser what kind of statement query is. It
@@ -171,7 +170,7 @@ func (d *duckDB) query(ctx context.Context, query string, readOnly bool, args ..
 // but its last statement.
 func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
 	if countStatements(query) != 1 {
-		return ErrReadOnly
+		return result.ErrReadOnly
 	}
 	return conn.Raw(func(dc any) error {
 		stmt, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
@@ -181,7 +180,7 @@ func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
 		defer stmt.Close()
 		st, ok := stmt.(*duckdb.Stmt)
 		if !ok {
-			return ErrReadOnly
+			return result.ErrReadOnly
 		}
 		typ, err := st.StatementType()
 		if err != nil {
@@ -191,7 +190,7 @@ func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
 		case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN:
 			return nil
 		}
-		return ErrReadOnly
+		return result.ErrReadOnly
 	})
 }
 
@@ -241,8 +240,9 @@ func (t *duckTx) execN(ctx context.Context, query string, args ...any) (int64, e
 	return r.RowsAffected()
 }
 
-func (t *duckTx) Query(ctx context.Context, query string, args ...any) (*Result, error) {
-	return readRows(t.conn.QueryContext(ctx, query, args...))
+func (t *duckTx) Query(ctx context.Context, query string, args ...any) (*result.Set, error) {
+	rows, err := t.conn.QueryContext(ctx, query, args...)
+	return readRows(rows, err, 0)
 }
 
 func (t *duckTx) end(stmt string) error {
@@ -257,8 +257,10 @@ func (t *duckTx) end(stmt string) error {
 func (t *duckTx) commit() error   { return t.end("COMMIT") }
 func (t *duckTx) rollback() error { return t.end("ROLLBACK") }
 
-// readRows reads a whole result, normalising values (see Result).
-func readRows(rows *sql.Rows, err error) (*Result, error) {
+// readRows reads a whole result, normalising values (see result.Set).
+// readRows reads at most maxRows rows (0: all); a result with more is
+// marked truncated.
+func readRows(rows *sql.Rows, err error, maxRows int) (*result.Set, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -267,11 +269,15 @@ func readRows(rows *sql.Rows, err error) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Columns: make([]Column, len(types)), Rows: [][]any{}}
+	res := &result.Set{Columns: make([]result.Column, len(types)), Rows: [][]any{}}
 	for i, t := range types {
-		res.Columns[i] = Column{Name: t.Name(), Kind: duckKind(t.DatabaseTypeName())}
+		res.Columns[i] = result.Column{Name: t.Name(), Kind: duckKind(t.DatabaseTypeName())}
 	}
 	for rows.Next() {
+		if maxRows > 0 && len(res.Rows) == maxRows {
+			res.Truncated, res.RowLimit = true, maxRows
+			break
+		}
 		vals := make([]any, len(types))
 		ptrs := make([]any, len(types))
 		for i := range vals {
@@ -288,31 +294,31 @@ func readRows(rows *sql.Rows, err error) (*Result, error) {
 	return res, rows.Err()
 }
 
-func duckKind(t string) Kind {
+func duckKind(t string) result.Kind {
 	switch {
 	case t == "VARCHAR" || t == "ENUM" || strings.HasPrefix(t, "ENUM("):
-		return KindText
+		return result.KindText
 	case t == "BIGINT" || t == "INTEGER" || t == "SMALLINT" || t == "TINYINT" || t == "HUGEINT" ||
 		t == "UBIGINT" || t == "UINTEGER" || t == "USMALLINT" || t == "UTINYINT" || t == "UHUGEINT":
-		return KindInt
+		return result.KindInt
 	case strings.HasPrefix(t, "DECIMAL"):
-		return KindDecimal
+		return result.KindDecimal
 	case t == "DOUBLE" || t == "FLOAT":
-		return KindFloat
+		return result.KindFloat
 	case t == "BOOLEAN":
-		return KindBool
+		return result.KindBool
 	case strings.HasPrefix(t, "TIMESTAMP"):
-		return KindTimestamp
+		return result.KindTimestamp
 	case t == "DATE":
-		return KindDate
+		return result.KindDate
 	}
-	return KindOther
+	return result.KindOther
 }
 
-// normalize maps driver values onto the Result value types.
+// normalize maps driver values onto the result.Set value types.
 func normalize(v any) any {
 	switch x := v.(type) {
-	case nil, string, int64, float64, bool, Decimal:
+	case nil, string, int64, float64, bool, result.Decimal:
 		return x
 	case time.Time:
 		return x.UTC()
@@ -334,16 +340,16 @@ func normalize(v any) any {
 		if x <= 1<<63-1 {
 			return int64(x)
 		}
-		return Decimal(fmt.Sprint(x))
+		return result.Decimal(fmt.Sprint(x))
 	case float32:
 		return float64(x)
 	case *big.Int:
 		if x.IsInt64() {
 			return x.Int64()
 		}
-		return Decimal(x.String())
+		return result.Decimal(x.String())
 	case duckdb.Decimal:
-		return Decimal(formatScaled(x.Value, int(x.Scale)))
+		return result.Decimal(result.FormatScaled(x.Value, int(x.Scale)))
 	case []byte:
 		return string(x)
 	}

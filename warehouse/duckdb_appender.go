@@ -9,7 +9,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 // The row Appender loader, used when the binary is built without the
@@ -46,28 +46,28 @@ func opt(has bool, v string) driver.Value {
 	return nil
 }
 
-func (t *duckTx) loadEvents(_ context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadEvents(_ context.Context, b *event.Batch) error {
 	ingested := ts(b.IngestedAt)
 	return t.appendRows("events", len(b.Events), func(i int) []driver.Value {
 		e := &b.Events[i]
 		var price driver.Value
-		if e.Has&streaming.HasPrice != 0 {
+		if e.Has&event.HasPrice != 0 {
 			price = money(e.Price, 12)
 		}
 		return []driver.Value{
 			e.EventID, e.Type.String(), e.UserID, ts(e.Time),
-			opt(e.Has&streaming.HasProductID != 0, e.ProductID), price, e.Quantity, money(e.Revenue(), 12),
-			opt(e.Has&streaming.HasClientSessionID != 0, e.ClientSessionID),
-			opt(e.Has&streaming.HasDevice != 0, e.Device),
-			opt(e.Has&streaming.HasCountry != 0, e.Country),
-			opt(e.Has&streaming.HasCategory != 0, e.Category),
-			opt(e.Has&streaming.HasReferrer != 0, e.Referrer),
+			opt(e.Has&event.HasProductID != 0, e.ProductID), price, e.Quantity, money(e.Revenue(), 12),
+			opt(e.Has&event.HasClientSessionID != 0, e.ClientSessionID),
+			opt(e.Has&event.HasDevice != 0, e.Device),
+			opt(e.Has&event.HasCountry != 0, e.Country),
+			opt(e.Has&event.HasCategory != 0, e.Category),
+			opt(e.Has&event.HasReferrer != 0, e.Referrer),
 			e.Late, b.Stream, e.Partition, e.Offset, ingested,
 		}
 	})
 }
 
-func (t *duckTx) loadSessions(_ context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadSessions(_ context.Context, b *event.Batch) error {
 	closed := ts(b.IngestedAt)
 	return t.appendRows("sessions", len(b.Sessions), func(i int) []driver.Value {
 		s := &b.Sessions[i]
@@ -78,7 +78,7 @@ func (t *duckTx) loadSessions(_ context.Context, b *streaming.Batch) error {
 	})
 }
 
-func (t *duckTx) loadRejected(_ context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadRejected(_ context.Context, b *event.Batch) error {
 	received := ts(b.IngestedAt)
 	return t.appendRows("rejected_events", len(b.Rejected), func(i int) []driver.Value {
 		r := &b.Rejected[i]

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 // The Arrow loader (build tag duckdb_arrow, set by the Makefile): a batch is
@@ -104,10 +104,10 @@ type prepared struct {
 	events, sessions, rejected arrow.RecordBatch
 }
 
-func (d *duckDB) prepare(b *streaming.Batch) { encoded(b) }
+func (d *duckDB) prepare(b *event.Batch) { encoded(b) }
 
 // encoded returns the batch's records, encoding them on first use.
-func encoded(b *streaming.Batch) *prepared {
+func encoded(b *event.Batch) *prepared {
 	if p, ok := b.Prepared.(*prepared); ok {
 		return p
 	}
@@ -125,15 +125,15 @@ func encoded(b *streaming.Batch) *prepared {
 	return p
 }
 
-func (t *duckTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadEvents(ctx context.Context, b *event.Batch) error {
 	return t.insertRecord(ctx, "events", encoded(b).events)
 }
 
-func (t *duckTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadSessions(ctx context.Context, b *event.Batch) error {
 	return t.insertRecord(ctx, "sessions", encoded(b).sessions)
 }
 
-func (t *duckTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+func (t *duckTx) loadRejected(ctx context.Context, b *event.Batch) error {
 	return t.insertRecord(ctx, "rejected_events", encoded(b).rejected)
 }
 
@@ -145,7 +145,7 @@ func optString(b *array.StringBuilder, has bool, v string) {
 	}
 }
 
-func eventsRecord(b *streaming.Batch) arrow.RecordBatch {
+func eventsRecord(b *event.Batch) arrow.RecordBatch {
 	ingested := arrow.Timestamp(b.IngestedAt)
 	return buildRecord(eventsSchema, func(c []array.Builder) {
 		n := len(b.Events)
@@ -184,19 +184,19 @@ func eventsRecord(b *streaming.Batch) arrow.RecordBatch {
 			eventType.Append(e.Type.String())
 			user.Append(e.UserID)
 			eventTime.UnsafeAppend(arrow.Timestamp(e.Time))
-			optString(product, e.Has&streaming.HasProductID != 0, e.ProductID)
-			if e.Has&streaming.HasPrice != 0 {
+			optString(product, e.Has&event.HasProductID != 0, e.ProductID)
+			if e.Has&event.HasPrice != 0 {
 				price.UnsafeAppend(decimal128.FromI64(e.Price))
 			} else {
 				price.AppendNull()
 			}
 			qty.UnsafeAppend(e.Quantity)
 			revenue.UnsafeAppend(decimal128.FromI64(e.Revenue()))
-			optString(clientSession, e.Has&streaming.HasClientSessionID != 0, e.ClientSessionID)
-			optString(device, e.Has&streaming.HasDevice != 0, e.Device)
-			optString(country, e.Has&streaming.HasCountry != 0, e.Country)
-			optString(category, e.Has&streaming.HasCategory != 0, e.Category)
-			optString(referrer, e.Has&streaming.HasReferrer != 0, e.Referrer)
+			optString(clientSession, e.Has&event.HasClientSessionID != 0, e.ClientSessionID)
+			optString(device, e.Has&event.HasDevice != 0, e.Device)
+			optString(country, e.Has&event.HasCountry != 0, e.Country)
+			optString(category, e.Has&event.HasCategory != 0, e.Category)
+			optString(referrer, e.Has&event.HasReferrer != 0, e.Referrer)
 			late.UnsafeAppend(e.Late)
 			stream.UnsafeAppend(b.Stream)
 			part.UnsafeAppend(e.Partition)
@@ -206,7 +206,7 @@ func eventsRecord(b *streaming.Batch) arrow.RecordBatch {
 	})
 }
 
-func sessionsRecord(b *streaming.Batch) arrow.RecordBatch {
+func sessionsRecord(b *event.Batch) arrow.RecordBatch {
 	closed := arrow.Timestamp(b.IngestedAt)
 	return buildRecord(sessionsSchema, func(c []array.Builder) {
 		for i := range b.Sessions {
@@ -227,7 +227,7 @@ func sessionsRecord(b *streaming.Batch) arrow.RecordBatch {
 	})
 }
 
-func rejectedRecord(b *streaming.Batch) arrow.RecordBatch {
+func rejectedRecord(b *event.Batch) arrow.RecordBatch {
 	received := arrow.Timestamp(b.IngestedAt)
 	return buildRecord(rejectedSchema, func(c []array.Builder) {
 		for i := range b.Rejected {

@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 // postgres is the PostgreSQL adapter; with dialect Redshift it speaks the
@@ -36,24 +38,16 @@ const (
 	PasswordFileEnv = "CARTWHEEL_WAREHOUSE_PASSWORD_FILE"
 )
 
-// pgConfig parses a postgres:// or redshift:// DSN into a pool config and
-// the S3 staging configuration (nil without one), whose parameters it takes
-// off the DSN.
-func pgConfig(dsn string, d Dialect) (*pgxpool.Config, *s3Config, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// url.Error quotes the whole DSN, password included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, nil, fmt.Errorf("parse DSN: %w", err)
-	}
+// pgConfig turns a postgres:// or redshift:// DSN into a pool config and
+// the S3 staging configuration (nil without one).
+func pgConfig(dsn DSN) (*pgxpool.Config, *s3Config, error) {
+	u, d := *dsn.url, dsn.Dialect
 	u.Scheme = "postgres"
+	// pgx would send the staging parameters to the server as runtime
+	// parameters.
 	q := u.Query()
-	stage, err := takeS3Params(q, d)
-	if err != nil {
-		return nil, nil, err
+	for _, k := range s3Params {
+		q.Del(k)
 	}
 	if d == Redshift {
 		// Redshift has no named statement cache and answers text format
@@ -89,11 +83,12 @@ func pgConfig(dsn string, d Dialect) (*pgxpool.Config, *s3Config, error) {
 	if d == Redshift {
 		delete(cfg.ConnConfig.RuntimeParams, "timezone")
 	}
-	return cfg, stage, nil
+	return cfg, dsn.s3, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, d Dialect, o options) (adapter, error) {
-	cfg, stage, err := pgConfig(dsn, d)
+func openPostgres(ctx context.Context, dsn DSN, o options) (adapter, error) {
+	d := dsn.Dialect
+	cfg, stage, err := pgConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -124,13 +119,16 @@ func (p *postgres) exec(ctx context.Context, query string, args ...any) (int64, 
 	return tag.RowsAffected(), nil
 }
 
-func (p *postgres) query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error) {
+func (p *postgres) query(ctx context.Context, query string, readOnly bool, maxRows int, args ...any) (*result.Set, error) {
 	if !readOnly {
 		rows, err := p.pool.Query(ctx, query, textNumeric(args)...)
-		return readPgRows(rows, err)
+		return readPgRows(rows, err, maxRows)
 	}
-	if p.dialect == Redshift && !looksReadOnly(query) {
-		return nil, ErrReadOnly
+	if !looksReadOnly(query) {
+		return nil, result.ErrReadOnly
+	}
+	if f := serverFileFunction(query); f != "" {
+		return nil, fmt.Errorf("%w: %s reads the server's files", result.ErrReadOnly, f)
 	}
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -138,29 +136,60 @@ func (p *postgres) query(ctx context.Context, query string, readOnly bool, args 
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	rows, err := tx.Query(ctx, query, textNumeric(args)...)
-	res, err := readPgRows(rows, err)
+	res, err := readPgRows(rows, err, maxRows)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
-		return nil, ErrReadOnly
+		return nil, result.ErrReadOnly
 	}
 	return res, err
 }
 
-// looksReadOnly is the guard for Redshift, whose read-only transactions are
-// not to be relied on: one statement starting with SELECT, WITH, EXPLAIN or
-// SHOW.
+// looksReadOnly is the statement guard of user SQL on PostgreSQL and
+// Redshift (whose read-only transactions are not to be relied on): one
+// statement starting with SELECT, WITH, EXPLAIN or SHOW. On PostgreSQL the
+// read-only transaction stops a write hidden in a function or a
+// data-modifying WITH; this check also stops COPY … TO, which a read-only
+// transaction allows.
 func looksReadOnly(q string) bool {
 	if countStatements(q) != 1 {
 		return false
 	}
-	q = strings.TrimSpace(q)
-	first, _, _ := strings.Cut(strings.ToUpper(q), " ")
-	switch strings.TrimSpace(first) {
+	switch strings.ToUpper(firstKeyword(q)) {
 	case "SELECT", "WITH", "EXPLAIN", "SHOW":
 		return true
 	}
 	return false
 }
+
+// firstKeyword returns the first word of q after blanks, comments and
+// opening parentheses.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n\f(")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			_, q, _ = strings.Cut(q, "\n")
+		case strings.HasPrefix(q, "/*"):
+			_, q, _ = strings.Cut(q[2:], "*/")
+		default:
+			end := strings.IndexFunc(q, func(r rune) bool { return !unicode.IsLetter(r) })
+			if end < 0 {
+				return q
+			}
+			return q[:end]
+		}
+	}
+}
+
+// serverFileFunctions read the database server's files or reach other
+// servers. A read-only transaction still allows them to a role that holds
+// pg_read_server_files (or superuser), so user SQL naming one is refused —
+// a second line behind the advice to give Cartwheel a role without those
+// rights.
+var serverFileFunctions = regexp.MustCompile(`(?i)\b(pg_read_file|pg_read_binary_file|pg_ls_dir|pg_stat_file|pg_ls_logdir|pg_ls_waldir|pg_ls_tmpdir|pg_ls_archive_statusdir|lo_import|lo_export|dblink\w*|pg_file_write)\b`)
+
+// serverFileFunction returns the first such function q names, or "".
+func serverFileFunction(q string) string { return serverFileFunctions.FindString(q) }
 
 func (p *postgres) scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
 	rows, err := p.pool.Query(ctx, query, args...)
@@ -204,9 +233,9 @@ func (t *pgTx) execN(ctx context.Context, query string, args ...any) (int64, err
 	return tag.RowsAffected(), nil
 }
 
-func (t *pgTx) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+func (t *pgTx) Query(ctx context.Context, query string, args ...any) (*result.Set, error) {
 	rows, err := t.tx.Query(ctx, query, textNumeric(args)...)
-	return readPgRows(rows, err)
+	return readPgRows(rows, err, 0)
 }
 
 func (t *pgTx) commit() error {
@@ -252,26 +281,26 @@ func optText(has bool, v string) any {
 
 // eventRow, sessionRow and rejectedRow are the column values of one row in
 // table order (see eventColumns …), for COPY and for INSERT alike.
-func eventRow(b *streaming.Batch, e *streaming.Event, ingested time.Time) []any {
+func eventRow(b *event.Batch, e *event.Event, ingested time.Time) []any {
 	var price any
-	if e.Has&streaming.HasPrice != 0 {
+	if e.Has&event.HasPrice != 0 {
 		price = numeric(e.Price)
 	}
 	return []any{
-		e.EventID, e.Type.String(), e.UserID, ts(e.Time), optText(e.Has&streaming.HasProductID != 0, e.ProductID),
-		price, e.Quantity, numeric(e.Revenue()), optText(e.Has&streaming.HasClientSessionID != 0, e.ClientSessionID),
-		optText(e.Has&streaming.HasDevice != 0, e.Device), optText(e.Has&streaming.HasCountry != 0, e.Country),
-		optText(e.Has&streaming.HasCategory != 0, e.Category), optText(e.Has&streaming.HasReferrer != 0, e.Referrer),
+		e.EventID, e.Type.String(), e.UserID, ts(e.Time), optText(e.Has&event.HasProductID != 0, e.ProductID),
+		price, e.Quantity, numeric(e.Revenue()), optText(e.Has&event.HasClientSessionID != 0, e.ClientSessionID),
+		optText(e.Has&event.HasDevice != 0, e.Device), optText(e.Has&event.HasCountry != 0, e.Country),
+		optText(e.Has&event.HasCategory != 0, e.Category), optText(e.Has&event.HasReferrer != 0, e.Referrer),
 		e.Late, b.Stream, e.Partition, e.Offset, ingested,
 	}
 }
 
-func sessionRow(b *streaming.Batch, s *streaming.Session, closed time.Time) []any {
+func sessionRow(b *event.Batch, s *event.Session, closed time.Time) []any {
 	return []any{s.SessionID, s.UserID, ts(s.Start), ts(s.End), s.EventCount(), s.PageViews, s.AddToCarts, s.Purchases,
 		numeric(s.Revenue), b.Stream, s.Partition, closed}
 }
 
-func rejectedRow(b *streaming.Batch, r *streaming.Rejected, received time.Time) []any {
+func rejectedRow(b *event.Batch, r *event.Rejected, received time.Time) []any {
 	return []any{payloadText(r.Payload), r.Reason.String(), cleanText(r.Detail), b.Stream, r.Partition, r.Offset, received}
 }
 
@@ -328,17 +357,17 @@ func (t *pgTx) load(ctx context.Context, table string, cols []column, n int, row
 	return nil
 }
 
-func (t *pgTx) loadEvents(ctx context.Context, b *streaming.Batch) error {
+func (t *pgTx) loadEvents(ctx context.Context, b *event.Batch) error {
 	at := ts(b.IngestedAt)
 	return t.load(ctx, "events", eventColumns, len(b.Events), func(i int) []any { return eventRow(b, &b.Events[i], at) })
 }
 
-func (t *pgTx) loadSessions(ctx context.Context, b *streaming.Batch) error {
+func (t *pgTx) loadSessions(ctx context.Context, b *event.Batch) error {
 	at := ts(b.IngestedAt)
 	return t.load(ctx, "sessions", sessionColumns, len(b.Sessions), func(i int) []any { return sessionRow(b, &b.Sessions[i], at) })
 }
 
-func (t *pgTx) loadRejected(ctx context.Context, b *streaming.Batch) error {
+func (t *pgTx) loadRejected(ctx context.Context, b *event.Batch) error {
 	at := ts(b.IngestedAt)
 	return t.load(ctx, "rejected_events", rejectedColumns, len(b.Rejected), func(i int) []any { return rejectedRow(b, &b.Rejected[i], at) })
 }
@@ -410,18 +439,24 @@ func textNumeric(args []any) []any {
 	return append([]any{pgx.QueryResultFormatsByOID{pgtype.NumericOID: pgx.TextFormatCode}}, args...)
 }
 
-// readPgRows reads a pgx result into a Result.
-func readPgRows(rows pgx.Rows, err error) (*Result, error) {
+// readPgRows reads a pgx result into a result.Set.
+// readPgRows reads at most maxRows rows (0: all); a result with more is
+// marked truncated.
+func readPgRows(rows pgx.Rows, err error, maxRows int) (*result.Set, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
-	res := &Result{Columns: make([]Column, len(fds)), Rows: [][]any{}}
+	res := &result.Set{Columns: make([]result.Column, len(fds)), Rows: [][]any{}}
 	for i, fd := range fds {
-		res.Columns[i] = Column{Name: fd.Name, Kind: pgKind(fd.DataTypeOID)}
+		res.Columns[i] = result.Column{Name: fd.Name, Kind: pgKind(fd.DataTypeOID)}
 	}
 	for rows.Next() {
+		if maxRows > 0 && len(res.Rows) == maxRows {
+			res.Truncated, res.RowLimit = true, maxRows
+			break
+		}
 		vals, err := rows.Values()
 		if err != nil {
 			return nil, classify(err)
@@ -429,7 +464,7 @@ func readPgRows(rows pgx.Rows, err error) (*Result, error) {
 		raw := rows.RawValues()
 		for i, v := range vals {
 			if fds[i].DataTypeOID == pgtype.NumericOID && fds[i].Format == pgx.TextFormatCode && raw[i] != nil {
-				vals[i] = Decimal(raw[i])
+				vals[i] = result.Decimal(raw[i])
 				continue
 			}
 			vals[i] = pgNormalize(v)
@@ -439,24 +474,24 @@ func readPgRows(rows pgx.Rows, err error) (*Result, error) {
 	return res, classify(rows.Err())
 }
 
-func pgKind(oid uint32) Kind {
+func pgKind(oid uint32) result.Kind {
 	switch oid {
 	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
-		return KindText
+		return result.KindText
 	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
-		return KindInt
+		return result.KindInt
 	case pgtype.NumericOID:
-		return KindDecimal
+		return result.KindDecimal
 	case pgtype.Float4OID, pgtype.Float8OID:
-		return KindFloat
+		return result.KindFloat
 	case pgtype.BoolOID:
-		return KindBool
+		return result.KindBool
 	case pgtype.TimestampOID, pgtype.TimestamptzOID:
-		return KindTimestamp
+		return result.KindTimestamp
 	case pgtype.DateOID:
-		return KindDate
+		return result.KindDate
 	}
-	return KindOther
+	return result.KindOther
 }
 
 func pgNormalize(v any) any {
@@ -471,9 +506,9 @@ func pgNormalize(v any) any {
 		}
 		if x.Exp >= 0 {
 			i := new(big.Int).Mul(x.Int, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Exp)), nil))
-			return Decimal(i.String())
+			return result.Decimal(i.String())
 		}
-		return Decimal(formatScaled(x.Int, int(-x.Exp)))
+		return result.Decimal(result.FormatScaled(x.Int, int(-x.Exp)))
 	case pgtype.Time, pgtype.Interval:
 		b, _ := x.(interface{ Value() (any, error) }).Value()
 		return fmt.Sprint(b)
@@ -492,9 +527,9 @@ func classify(err error) error {
 		switch {
 		case pe.Code == "40001", pe.Code == "40P01", strings.HasPrefix(pe.Code, "08"),
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
-			return transientError{err}
+			return event.Transient(err)
 		case pe.Code == "23505" && strings.Contains(pe.ConstraintName, "stream_checkpoints"):
-			return &streaming.FencedError{Partition: -1, Expected: -1}
+			return &event.FencedError{Partition: -1, Expected: -1}
 		}
 		return err
 	}
@@ -502,7 +537,7 @@ func classify(err error) error {
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "conn closed") ||
 		strings.Contains(err.Error(), "failed to connect") || strings.Contains(err.Error(), "unexpected EOF") {
-		return transientError{err}
+		return event.Transient(err)
 	}
 	return err
 }

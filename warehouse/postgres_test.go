@@ -12,8 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cartwheel-analytics/cartwheel/event"
 	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -45,7 +46,7 @@ func TestPostgresQueryReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"DELETE FROM events", "DROP TABLE events", "CREATE TABLE t (x int)"} {
-		if _, err := db.QueryReadOnly(ctx, q); err != ErrReadOnly {
+		if _, err := db.QueryReadOnly(ctx, q); err != result.ErrReadOnly {
 			t.Errorf("%s: err %v, want ErrReadOnly", q, err)
 		}
 	}
@@ -63,10 +64,10 @@ func TestLooksReadOnly(t *testing.T) {
 // TestRedshiftLoadSQL pins the INSERTs that load Redshift (golden file) and
 // their split under the parameter limit.
 func TestRedshiftLoadSQL(t *testing.T) {
-	b := &streaming.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
+	b := &event.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
 	for i := range 2 {
-		b.Events = append(b.Events, streaming.Event{EventID: "e" + string(rune('0'+i)), UserID: "u", Time: micro("2026-11-01T10:00:00Z"),
-			Type: streaming.Purchase, ProductID: "p", Price: 1999, Quantity: 1, Has: streaming.HasProductID | streaming.HasPrice})
+		b.Events = append(b.Events, event.Event{EventID: "e" + string(rune('0'+i)), UserID: "u", Time: micro("2026-11-01T10:00:00Z"),
+			Type: event.Purchase, ProductID: "p", Price: 1999, Quantity: 1, Has: event.HasProductID | event.HasPrice})
 	}
 	at := ts(b.IngestedAt)
 	stmts := insertStatements("events", eventColumns, len(b.Events), func(i int) []any { return eventRow(b, &b.Events[i], at) })
@@ -126,12 +127,12 @@ func TestFigurePostgresLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	b := &streaming.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
+	b := &event.Batch{Stream: 1, IngestedAt: micro("2026-11-01T12:00:00Z")}
 	for i := range *figureRows {
-		b.Events = append(b.Events, streaming.Event{EventID: fmt.Sprintf("e%09d", i), UserID: fmt.Sprintf("u%06d", i%50000),
-			Time: micro("2026-11-01T10:00:00Z") + int64(i)*1000, Type: streaming.Purchase, ProductID: "p0042", Price: 1999,
+		b.Events = append(b.Events, event.Event{EventID: fmt.Sprintf("e%09d", i), UserID: fmt.Sprintf("u%06d", i%50000),
+			Time: micro("2026-11-01T10:00:00Z") + int64(i)*1000, Type: event.Purchase, ProductID: "p0042", Price: 1999,
 			Quantity: 2, Device: "mobile", Country: "DE", Category: "books", Offset: int64(i),
-			Has: streaming.HasProductID | streaming.HasPrice | streaming.HasDevice | streaming.HasCountry | streaming.HasCategory})
+			Has: event.HasProductID | event.HasPrice | event.HasDevice | event.HasCountry | event.HasCategory})
 	}
 	for _, d := range []Dialect{Postgres, Redshift} {
 		t0 := time.Now()

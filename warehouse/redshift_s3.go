@@ -23,6 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 // Optional S3 staging for Redshift loads.
@@ -356,7 +359,7 @@ func appendCSVValue(b []byte, v any) ([]byte, error) {
 			i := new(big.Int).Mul(x.Int, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Exp)), nil))
 			return i.Append(b, 10), nil
 		}
-		return append(b, formatScaled(x.Int, int(-x.Exp))...), nil
+		return append(b, result.FormatScaled(x.Int, int(-x.Exp))...), nil
 	}
 	return b, fmt.Errorf("staged CSV: unsupported value type %T", v)
 }
@@ -368,12 +371,12 @@ func s3Error(op string, err error) error {
 	err = fmt.Errorf("S3 staging: %s: %w", op, err)
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return transientError{err}
+		return event.Transient(err)
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		if c := re.HTTPStatusCode(); c >= 500 || c == 429 || c == 408 {
-			return transientError{err}
+			return event.Transient(err)
 		}
 	}
 	return err

@@ -23,10 +23,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
 var testStageConfig = s3Config{bucket: "cartwheel-staging", prefix: "cartwheel", region: "eu-west-1",
@@ -294,14 +295,14 @@ func TestRedshiftS3StagedLoad(t *testing.T) {
 	stager := testStager(t, endpoint, "3")
 	ctx := context.Background()
 
-	b := &streaming.Batch{Stream: 2, IngestedAt: micro("2026-11-01T12:00:00.000001Z")}
-	b.Events = []streaming.Event{
-		{EventID: "e1", UserID: "u,1", Time: micro("2026-11-01T10:00:00.123456Z"), Type: streaming.Purchase, ProductID: "p\"1\"",
-			Price: 1999, Quantity: 2, Referrer: "", Has: streaming.HasProductID | streaming.HasPrice | streaming.HasReferrer, Partition: 3, Offset: 10},
-		{EventID: "e2", UserID: "ü\nser", Time: micro("2026-11-01T10:00:01Z"), Type: streaming.PageView, Quantity: 1, Device: "mobile",
-			Has: streaming.HasDevice, Late: true, Partition: 3, Offset: 11},
-		{EventID: "e3", UserID: "u3", Time: micro("2026-11-01T10:00:02Z"), Type: streaming.AddToCart, Quantity: 1, Category: "a,b",
-			Has: streaming.HasCategory, Partition: 3, Offset: 12},
+	b := &event.Batch{Stream: 2, IngestedAt: micro("2026-11-01T12:00:00.000001Z")}
+	b.Events = []event.Event{
+		{EventID: "e1", UserID: "u,1", Time: micro("2026-11-01T10:00:00.123456Z"), Type: event.Purchase, ProductID: "p\"1\"",
+			Price: 1999, Quantity: 2, Referrer: "", Has: event.HasProductID | event.HasPrice | event.HasReferrer, Partition: 3, Offset: 10},
+		{EventID: "e2", UserID: "ü\nser", Time: micro("2026-11-01T10:00:01Z"), Type: event.PageView, Quantity: 1, Device: "mobile",
+			Has: event.HasDevice, Late: true, Partition: 3, Offset: 11},
+		{EventID: "e3", UserID: "u3", Time: micro("2026-11-01T10:00:02Z"), Type: event.AddToCart, Quantity: 1, Category: "a,b",
+			Has: event.HasCategory, Partition: 3, Offset: 12},
 	}
 	wantCSV := `"e1","purchase","u,1",2026-11-01 10:00:00.123456,"p""1""",19.99,2,39.98,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,"",false,2,3,10,2026-11-01 12:00:00.000001
 "e2","page_view","ü
@@ -356,7 +357,7 @@ ser",2026-11-01 10:00:01.000000,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,1,0.00,__C
 		}
 	})
 
-	insertOnly := func(t *testing.T, b *streaming.Batch) {
+	insertOnly := func(t *testing.T, b *event.Batch) {
 		t.Helper()
 		var stmts []string
 		tx := &pgTx{dialect: Redshift, s3: stager, tx: &fakeTx{exec: func(sql string, _ []any) error {
@@ -380,7 +381,7 @@ ser",2026-11-01 10:00:01.000000,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,1,0.00,__C
 	})
 	t.Run("unstageable value inserts", func(t *testing.T) {
 		odd := *b
-		odd.Events = append([]streaming.Event(nil), b.Events...)
+		odd.Events = append([]event.Event(nil), b.Events...)
 		odd.Events[1].Device = copyNull
 		insertOnly(t, &odd)
 	})
@@ -393,8 +394,8 @@ ser",2026-11-01 10:00:01.000000,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,1,0.00,__C
 			return nil
 		}}}
 		err := tx.loadEvents(ctx, b)
-		if err == nil || streaming.IsTransient(err) || !strings.Contains(err.Error(), "S3 staging: upload") {
-			t.Errorf("err %v (transient %v), want a permanent upload error", err, streaming.IsTransient(err))
+		if err == nil || event.IsTransient(err) || !strings.Contains(err.Error(), "S3 staging: upload") {
+			t.Errorf("err %v (transient %v), want a permanent upload error", err, event.IsTransient(err))
 		}
 	})
 
@@ -407,7 +408,7 @@ ser",2026-11-01 10:00:01.000000,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,1,0.00,__C
 		l.Close()
 		s := testStager(t, dead, "1", config.WithRetryMaxAttempts(1))
 		tx := &pgTx{dialect: Redshift, s3: s, tx: &fakeTx{exec: func(string, []any) error { return nil }}}
-		if err := tx.loadEvents(ctx, b); !streaming.IsTransient(err) {
+		if err := tx.loadEvents(ctx, b); !event.IsTransient(err) {
 			t.Errorf("err %v, want transient", err)
 		}
 	})
@@ -417,10 +418,17 @@ ser",2026-11-01 10:00:01.000000,__CARTWHEEL_NULL__,__CARTWHEEL_NULL__,1,0.00,__C
 // taken off before pgx sees them, validated with clear errors that never
 // carry the password.
 func TestRedshiftS3DSN(t *testing.T) {
+	poolConfig := func(dsn string) (*pgxpool.Config, *s3Config, error) {
+		d, err := ParseDSN(dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pgConfig(d)
+	}
 	const pw = "s3cr3t-pa55"
 	base := "redshift://cw:" + pw + "@cluster.example.invalid:5439/dev"
-	cfg, stage, err := pgConfig(base+"?application_name=cw&s3_bucket=my-bucket&s3_prefix=/load/cw/&s3_region=eu-west-1"+
-		"&s3_endpoint=http://127.0.0.1:9000&iam_role=arn:aws:iam::123456789012:role/cw&s3_min_rows=10000", Redshift)
+	cfg, stage, err := poolConfig(base + "?application_name=cw&s3_bucket=my-bucket&s3_prefix=/load/cw/&s3_region=eu-west-1" +
+		"&s3_endpoint=http://127.0.0.1:9000&iam_role=arn:aws:iam::123456789012:role/cw&s3_min_rows=10000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,31 +446,28 @@ func TestRedshiftS3DSN(t *testing.T) {
 		t.Errorf("staging config (-want +got):\n%s", diff)
 	}
 
-	_, stage, err = pgConfig(base+"?iam_role=default&s3_bucket=b1b", Redshift)
+	_, stage, err = poolConfig(base + "?iam_role=default&s3_bucket=b1b")
 	if err != nil || stage.prefix != defaultS3Prefix || stage.minRows != defaultS3MinRows || stage.iamRole != "default" {
 		t.Errorf("defaults: %+v, %v", stage, err)
 	}
-	if _, stage, err = pgConfig(base, Redshift); err != nil || stage != nil {
+	if _, stage, err = poolConfig(base); err != nil || stage != nil {
 		t.Errorf("no staging parameters: %+v, %v", stage, err)
 	}
 
-	for _, tc := range []struct {
-		dsn, want string
-		d         Dialect
-	}{
-		{base + "?s3_bucket=my-bucket", "iam_role is required with s3_bucket", Redshift},
-		{base + "?iam_role=arn:aws:iam::1:role/r", "s3_bucket is required", Redshift},
-		{base + "?s3_bucket=my-bucket&iam_role=role/r", "must be an IAM role ARN", Redshift},
-		{base + "?s3_bucket=my-bucket&iam_role=arn:aws:iam::1:role/r'%3B+DROP+TABLE+events--", "must be an IAM role ARN", Redshift},
-		{base + "?s3_bucket=my+bucket&iam_role=arn:aws:iam::1:role/r", "not a bucket name", Redshift},
-		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_prefix=a'b", "s3_prefix may not hold quotes", Redshift},
-		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_region=EU+WEST", "not a region name", Redshift},
-		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_endpoint=http://k:" + pw + "@127.0.0.1:9", "without credentials", Redshift},
-		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_min_rows=0", "s3_min_rows must be a positive", Redshift},
-		{"postgres://cw:" + pw + "@localhost/db?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r", "for redshift:// DSNs only", Postgres},
-		{"redshift://cw:" + pw + "@host:port/db?s3_bucket=b1b", "parse DSN", Redshift},
+	for _, tc := range []struct{ dsn, want string }{
+		{base + "?s3_bucket=my-bucket", "iam_role is required with s3_bucket"},
+		{base + "?iam_role=arn:aws:iam::1:role/r", "s3_bucket is required"},
+		{base + "?s3_bucket=my-bucket&iam_role=role/r", "must be an IAM role ARN"},
+		{base + "?s3_bucket=my-bucket&iam_role=arn:aws:iam::1:role/r'%3B+DROP+TABLE+events--", "must be an IAM role ARN"},
+		{base + "?s3_bucket=my+bucket&iam_role=arn:aws:iam::1:role/r", "not a bucket name"},
+		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_prefix=a'b", "s3_prefix may not hold quotes"},
+		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_region=EU+WEST", "not a region name"},
+		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_endpoint=http://k:" + pw + "@127.0.0.1:9", "without credentials"},
+		{base + "?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r&s3_min_rows=0", "s3_min_rows must be a positive"},
+		{"postgres://cw:" + pw + "@localhost/db?s3_bucket=b1b&iam_role=arn:aws:iam::1:role/r", "for redshift:// DSNs only"},
+		{"redshift://cw:" + pw + "@host:port/db?s3_bucket=b1b", "invalid port"},
 	} {
-		_, _, err := pgConfig(tc.dsn, tc.d)
+		_, _, err := poolConfig(tc.dsn)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", RedactDSN(tc.dsn), err, tc.want)
 			continue

@@ -2,8 +2,13 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // SchemaVersion is the version of the streaming tables this build writes.
@@ -182,23 +187,118 @@ func ddl(d Dialect) []string {
 	return out
 }
 
+// schemaLockKey is the PostgreSQL advisory lock that serialises schema
+// creation among the cartwheel processes starting against one database.
+// It is a constant ("cartwhe" in ASCII) that no other lock of ours uses.
+const schemaLockKey int64 = 0x63617274776865
+
 // migrate creates the streaming tables and checks the schema version.
+//
+// Processes may start at once against one empty PostgreSQL or Redshift
+// database, and CREATE … IF NOT EXISTS is not safe against a concurrent
+// CREATE of the same name: the loser fails on the catalog's unique index
+// (23505 on pg_type_typname_nsp_index) instead of finding the table. So
+// the schema is created, and its version read or written, in one
+// transaction that concurrent starts take in turn:
+//
+//   - PostgreSQL: the transaction takes a transaction-scoped advisory lock
+//     first (pg_advisory_xact_lock), released by its commit or rollback, so
+//     the next process finds everything in place.
+//   - Redshift has no advisory locks. cartwheel_meta is created first on
+//     its own, retried when a concurrent start wins that race; then the
+//     transaction locks it (LOCK, Redshift's advice against serializable
+//     isolation violations) before the rest. A transaction whose snapshot
+//     predates the winner's commit can still fail with "already exists" or
+//     a serializable isolation violation: it is retried with backoff, which
+//     finds the tables created.
+//   - DuckDB: one process holds the file.
 func (db *DB) migrate(ctx context.Context) error {
-	for _, stmt := range ddl(db.dialect) {
-		if _, err := db.a.exec(ctx, stmt); err != nil {
+	stmts := ddl(db.dialect)
+	create := func() error {
+		return db.Tx(ctx, func(tx Tx) error {
+			switch db.dialect {
+			case Postgres:
+				if err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::BIGINT)`, schemaLockKey); err != nil {
+					return fmt.Errorf("lock the schema: %w", err)
+				}
+			case Redshift:
+				if err := tx.Exec(ctx, `LOCK cartwheel_meta`); err != nil {
+					return fmt.Errorf("lock the schema: %w", err)
+				}
+			}
+			for _, stmt := range stmts {
+				if err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("create schema: %w", err)
+				}
+			}
+			r, err := tx.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_version'`)
+			if err != nil {
+				return fmt.Errorf("read the schema version: %w", err)
+			}
+			if len(r.Rows) == 0 {
+				if err := tx.Exec(ctx, `INSERT INTO cartwheel_meta (key, value) VALUES ('schema_version', $1::VARCHAR)`, SchemaVersion); err != nil {
+					return fmt.Errorf("write the schema version: %w", err)
+				}
+				return nil
+			}
+			if v, _ := r.Rows[0][0].(string); v != SchemaVersion {
+				return fmt.Errorf("the warehouse has schema version %s, this cartwheel writes version %s", v, SchemaVersion)
+			}
+			return nil
+		})
+	}
+	if db.dialect != Redshift {
+		return create()
+	}
+	// stmts[0] creates cartwheel_meta, the table the transaction locks.
+	err := retryCreateRace(ctx, func() error {
+		if _, err := db.a.exec(ctx, stmts[0]); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
-	}
-	r, err := db.a.query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_version'`, false)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if len(r.Rows) == 0 {
-		_, err := db.a.exec(ctx, `INSERT INTO cartwheel_meta (key, value) VALUES ('schema_version', '`+SchemaVersion+`')`)
-		return err
+	return retryCreateRace(ctx, create)
+}
+
+// createRaceAttempts bounds the retries of retryCreateRace: with its
+// backoff, about six seconds in all.
+const createRaceAttempts = 7
+
+// retryCreateRace runs fn again, with backoff, while it fails because a
+// concurrent start created the same objects first (isCreateRace).
+func retryCreateRace(ctx context.Context, fn func() error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == createRaceAttempts || !isCreateRace(err) {
+			return err
+		}
+		// Jitter keeps racing processes from retrying in step.
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(delay + rand.N(delay)):
+		}
+		delay *= 2
 	}
-	if v, _ := r.Rows[0][0].(string); v != SchemaVersion {
-		return fmt.Errorf("the warehouse has schema version %s, this cartwheel writes version %s", v, SchemaVersion)
+}
+
+// isCreateRace reports whether err is what a CREATE gets when a concurrent
+// transaction created the same object first: a unique violation in the
+// catalog (23505), duplicate_table (42P07), duplicate_object (42710), or a
+// serialization failure (40001; Redshift's serializable isolation
+// violation, error 1023, comes with another code).
+func isCreateRace(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
 	}
-	return nil
+	switch pe.Code {
+	case "23505", "42P07", "42710", "40001":
+		return true
+	}
+	return strings.Contains(pe.Message, "Serializable isolation violation")
 }

@@ -3,6 +3,8 @@ package warehouse
 import (
 	"errors"
 	"testing"
+
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 func TestCountStatements(t *testing.T) {
@@ -62,7 +64,7 @@ func TestQueryReadOnlyRefusesStatementLists(t *testing.T) {
 		"INSERT INTO cartwheel_meta VALUES ('probe', 'x'); SELECT 1",
 		"DELETE FROM cartwheel_meta",
 	} {
-		if _, err := db.QueryReadOnly(ctx, q); !errors.Is(err, ErrReadOnly) {
+		if _, err := db.QueryReadOnly(ctx, q); !errors.Is(err, result.ErrReadOnly) {
 			t.Errorf("QueryReadOnly(%q) = %v, want ErrReadOnly", q, err)
 		}
 	}

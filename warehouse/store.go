@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cartwheel-analytics/cartwheel/streaming"
+	"github.com/cartwheel-analytics/cartwheel/event"
 )
-
-var _ streaming.Store = (*DB)(nil)
 
 // Stream returns the id of the named stream, registering it on first use.
 func (db *DB) Stream(ctx context.Context, name string) (int32, error) {
@@ -38,21 +36,21 @@ func (db *DB) Stream(ctx context.Context, name string) (int32, error) {
 
 // LoadPartition reads a partition's checkpoint and the rows that rebuild its
 // state.
-func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*streaming.Snapshot, error) {
-	snap := &streaming.Snapshot{}
-	var cp *streaming.Checkpoint
+func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*event.Snapshot, error) {
+	snap := &event.Snapshot{}
+	var cp *event.Checkpoint
 	err := db.a.scan(ctx, `SELECT next_offset, max_event_time, open_from, dedupe_gen,
 			dedupe_start_0, dedupe_start_1, dedupe_start_2
 		FROM stream_checkpoints WHERE stream_id = $1::INTEGER AND kafka_partition = $2::INTEGER`,
 		[]any{stream, partition}, func(scan func(...any) error) error {
 			var maxT, openFrom sql.NullTime
-			c := streaming.Checkpoint{Partition: partition}
+			c := event.Checkpoint{Partition: partition}
 			if err := scan(&c.NextOffset, &maxT, &openFrom, &c.DedupeGen,
 				&c.DedupeStarts[0], &c.DedupeStarts[1], &c.DedupeStarts[2]); err != nil {
 				return err
 			}
 			c.PrevOffset = c.NextOffset
-			c.MaxEventTime, c.OpenFrom = streaming.NoTime, streaming.NoTime
+			c.MaxEventTime, c.OpenFrom = event.NoTime, event.NoTime
 			if maxT.Valid {
 				c.MaxEventTime = maxT.Time.UnixMicro()
 			}
@@ -66,13 +64,13 @@ func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*stre
 		return snap, err
 	}
 	snap.Checkpoint = cp
-	if cp.OpenFrom != streaming.NoTime {
+	if cp.OpenFrom != event.NoTime {
 		from := ts(cp.OpenFrom)
 		err = db.a.scan(ctx, `SELECT user_id, event_time, event_type, CAST(revenue * 100 AS BIGINT)
 			FROM events WHERE stream_id = $1::INTEGER AND kafka_partition = $2::INTEGER
 			AND NOT is_late AND event_time >= $3::TIMESTAMP AND kafka_offset < $4::BIGINT`,
 			[]any{stream, partition, from, cp.NextOffset}, func(scan func(...any) error) error {
-				var e streaming.StoredEvent
+				var e event.StoredEvent
 				var typ string
 				var t time.Time
 				if err := scan(&e.UserID, &t, &typ, &e.Revenue); err != nil {
@@ -89,7 +87,7 @@ func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*stre
 		err = db.a.scan(ctx, `SELECT user_id, session_start, session_end FROM sessions
 			WHERE stream_id = $1::INTEGER AND kafka_partition = $2::INTEGER AND session_end >= $3::TIMESTAMP`,
 			[]any{stream, partition, from}, func(scan func(...any) error) error {
-				var s streaming.SessionSpan
+				var s event.SessionSpan
 				var start, end time.Time
 				if err := scan(&s.UserID, &start, &end); err != nil {
 					return err
@@ -102,12 +100,12 @@ func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*stre
 			return nil, fmt.Errorf("read closed sessions: %w", err)
 		}
 	}
-	if cp.MaxEventTime != streaming.NoTime {
+	if cp.MaxEventTime != event.NoTime {
 		err = db.a.scan(ctx, `SELECT event_id, kafka_offset FROM events
 			WHERE stream_id = $1::INTEGER AND kafka_partition = $2::INTEGER
 			AND kafka_offset >= $3::BIGINT AND kafka_offset < $4::BIGINT`,
 			[]any{stream, partition, cp.DedupeStarts[0], cp.NextOffset}, func(scan func(...any) error) error {
-				var id streaming.StoredID
+				var id event.StoredID
 				if err := scan(&id.EventID, &id.Offset); err != nil {
 					return err
 				}
@@ -121,14 +119,14 @@ func (db *DB) LoadPartition(ctx context.Context, stream, partition int32) (*stre
 	return snap, nil
 }
 
-func eventType(s string) streaming.EventType {
+func eventType(s string) event.EventType {
 	switch s {
 	case "page_view":
-		return streaming.PageView
+		return event.PageView
 	case "add_to_cart":
-		return streaming.AddToCart
+		return event.AddToCart
 	case "purchase":
-		return streaming.Purchase
+		return event.Purchase
 	}
 	return 0
 }
@@ -136,7 +134,7 @@ func eventType(s string) streaming.EventType {
 // Commit writes a batch and its checkpoints in one transaction. Each
 // checkpoint is a compare-and-set on the partition's stored offset, so a
 // consumer that lost its partition cannot commit over the new owner.
-func (db *DB) Commit(ctx context.Context, b *streaming.Batch) error {
+func (db *DB) Commit(ctx context.Context, b *event.Batch) error {
 	t, err := db.a.begin(ctx)
 	if err != nil {
 		return err
@@ -147,7 +145,7 @@ func (db *DB) Commit(ctx context.Context, b *streaming.Batch) error {
 	return t.commit()
 }
 
-func (db *DB) commit(ctx context.Context, t txn, b *streaming.Batch) error {
+func (db *DB) commit(ctx context.Context, t txn, b *event.Batch) error {
 	now := ts(b.IngestedAt)
 	if l, ok := t.(interface{ lockCheckpoints(context.Context) error }); ok {
 		if err := l.lockCheckpoints(ctx); err != nil {
@@ -177,7 +175,7 @@ func (db *DB) commit(ctx context.Context, t txn, b *streaming.Batch) error {
 	return nil
 }
 
-func putCheckpoint(ctx context.Context, t txn, stream int32, cp streaming.Checkpoint, now time.Time) error {
+func putCheckpoint(ctx context.Context, t txn, stream int32, cp event.Checkpoint, now time.Time) error {
 	maxT, openFrom := nullTime(cp.MaxEventTime), nullTime(cp.OpenFrom)
 	if cp.PrevOffset < 0 {
 		n, err := t.execN(ctx, `INSERT INTO stream_checkpoints (stream_id, kafka_partition, next_offset,
@@ -190,7 +188,7 @@ func putCheckpoint(ctx context.Context, t txn, stream int32, cp streaming.Checkp
 			return fmt.Errorf("insert checkpoint: %w", err)
 		}
 		if n != 1 {
-			return &streaming.FencedError{Partition: cp.Partition, Expected: -1}
+			return &event.FencedError{Partition: cp.Partition, Expected: -1}
 		}
 		return nil
 	}
@@ -204,13 +202,13 @@ func putCheckpoint(ctx context.Context, t txn, stream int32, cp streaming.Checkp
 		return fmt.Errorf("update checkpoint: %w", err)
 	}
 	if n != 1 {
-		return &streaming.FencedError{Partition: cp.Partition, Expected: cp.PrevOffset}
+		return &event.FencedError{Partition: cp.Partition, Expected: cp.PrevOffset}
 	}
 	return nil
 }
 
 func nullTime(us int64) sql.NullTime {
-	if us == streaming.NoTime {
+	if us == event.NoTime {
 		return sql.NullTime{}
 	}
 	return sql.NullTime{Time: ts(us), Valid: true}

@@ -9,7 +9,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cartwheel-analytics/cartwheel/event"
+	"github.com/cartwheel-analytics/cartwheel/result"
 	"github.com/cartwheel-analytics/cartwheel/streaming"
+)
+
+// *DB is the pipeline's store; warehouse itself does not import streaming.
+var (
+	_ streaming.Store    = (*DB)(nil)
+	_ streaming.Preparer = (*DB)(nil)
 )
 
 func openTestDuckDB(t *testing.T) *DB {
@@ -49,34 +57,34 @@ func testStore(t *testing.T, db *DB) {
 		t.Fatalf("fresh partition: %+v, %v", snap, err)
 	}
 
-	ev := func(id, user, at string, typ streaming.EventType, off int64, late bool) streaming.Event {
-		e := streaming.Event{EventID: id, UserID: user, Time: micro(at), Type: typ, Quantity: 2, Partition: 3, Offset: off, Late: late}
-		if typ != streaming.PageView {
-			e.ProductID, e.Price, e.Has = "p1", 1999, streaming.HasProductID|streaming.HasPrice
+	ev := func(id, user, at string, typ event.EventType, off int64, late bool) event.Event {
+		e := event.Event{EventID: id, UserID: user, Time: micro(at), Type: typ, Quantity: 2, Partition: 3, Offset: off, Late: late}
+		if typ != event.PageView {
+			e.ProductID, e.Price, e.Has = "p1", 1999, event.HasProductID|event.HasPrice
 		}
 		return e
 	}
-	batch := &streaming.Batch{
+	batch := &event.Batch{
 		Stream:     id,
 		IngestedAt: micro("2026-11-01T12:00:00Z"),
-		Events: []streaming.Event{
-			ev("e1", `bob, "the builder"`, "2026-11-01T10:00:00Z", streaming.PageView, 0, false),
-			ev("e2", `bob, "the builder"`, "2026-11-01T10:05:00.123456Z", streaming.Purchase, 1, false),
-			ev("e3", "alice", "2026-11-01T11:00:00Z", streaming.AddToCart, 2, false),
-			ev("e4", "alice", "2026-11-01T09:00:00Z", streaming.Purchase, 3, true),
+		Events: []event.Event{
+			ev("e1", `bob, "the builder"`, "2026-11-01T10:00:00Z", event.PageView, 0, false),
+			ev("e2", `bob, "the builder"`, "2026-11-01T10:05:00.123456Z", event.Purchase, 1, false),
+			ev("e3", "alice", "2026-11-01T11:00:00Z", event.AddToCart, 2, false),
+			ev("e4", "alice", "2026-11-01T09:00:00Z", event.Purchase, 3, true),
 		},
-		Rejected: []streaming.Rejected{{Payload: []byte("not json \xff\x00"), Reason: streaming.MalformedJSON, Detail: "x", Partition: 3, Offset: 4}},
-		Sessions: []streaming.Session{{SessionID: streaming.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z")),
+		Rejected: []event.Rejected{{Payload: []byte("not json \xff\x00"), Reason: event.MalformedJSON, Detail: "x", Partition: 3, Offset: 4}},
+		Sessions: []event.Session{{SessionID: event.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z")),
 			UserID: `bob, "the builder"`, Start: micro("2026-11-01T10:00:00Z"), End: micro("2026-11-01T10:05:00.123456Z"),
 			PageViews: 1, Purchases: 1, Revenue: 3998, Partition: 3}},
-		Checkpoints: []streaming.Checkpoint{{Partition: 3, PrevOffset: -1, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
+		Checkpoints: []event.Checkpoint{{Partition: 3, PrevOffset: -1, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
 			OpenFrom: micro("2026-11-01T11:00:00Z"), DedupeGen: 7, DedupeStarts: [3]int64{0, 0, 2}}},
 	}
 	if err := db.Commit(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 	// The same checkpoint again is fenced: the store moved on.
-	if err := db.Commit(ctx, batch); !streaming.IsFenced(err) {
+	if err := db.Commit(ctx, batch); !event.IsFenced(err) {
 		t.Fatalf("second commit: %v, want fenced", err)
 	}
 	var n int64
@@ -92,12 +100,12 @@ func testStore(t *testing.T, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &streaming.Snapshot{
-		Checkpoint: &streaming.Checkpoint{Partition: 3, PrevOffset: 5, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
+	want := &event.Snapshot{
+		Checkpoint: &event.Checkpoint{Partition: 3, PrevOffset: 5, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
 			OpenFrom: micro("2026-11-01T11:00:00Z"), DedupeGen: 7, DedupeStarts: [3]int64{0, 0, 2}},
-		OpenEvents:     []streaming.StoredEvent{{UserID: "alice", Time: micro("2026-11-01T11:00:00Z"), Type: streaming.AddToCart}},
+		OpenEvents:     []event.StoredEvent{{UserID: "alice", Time: micro("2026-11-01T11:00:00Z"), Type: event.AddToCart}},
 		ClosedSessions: nil,
-		RecentIDs:      []streaming.StoredID{{EventID: "e1", Offset: 0}, {EventID: "e2", Offset: 1}, {EventID: "e3", Offset: 2}, {EventID: "e4", Offset: 3}},
+		RecentIDs:      []event.StoredID{{EventID: "e1", Offset: 0}, {EventID: "e2", Offset: 1}, {EventID: "e3", Offset: 2}, {EventID: "e4", Offset: 3}},
 	}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Errorf("snapshot (-want +got):\n%s", diff)
@@ -108,7 +116,7 @@ func testStore(t *testing.T, db *DB) {
 		t.Fatal(err)
 	}
 	wantRows := [][]any{{`bob, "the builder"`, time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
-		time.Date(2026, 11, 1, 10, 5, 0, 123456000, time.UTC), int64(2), Decimal("39.98")}}
+		time.Date(2026, 11, 1, 10, 5, 0, 123456000, time.UTC), int64(2), result.Decimal("39.98")}}
 	if diff := cmp.Diff(wantRows, r.Rows); diff != "" {
 		t.Errorf("sessions (-want +got):\n%s", diff)
 	}
@@ -116,7 +124,7 @@ func testStore(t *testing.T, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := streaming.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z"))
+	sid := event.SessionID(`bob, "the builder"`, micro("2026-11-01T10:00:00Z"))
 	if diff := cmp.Diff([][]any{{"e1", sid}, {"e2", sid}}, r.Rows); diff != "" {
 		t.Errorf("session_events (-want +got):\n%s", diff)
 	}
@@ -124,7 +132,7 @@ func testStore(t *testing.T, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([][]any{{"not json \uFFFD\uFFFD", "malformed_json", Decimal("19.99"), Decimal("39.98")}}, r.Rows); diff != "" {
+	if diff := cmp.Diff([][]any{{"not json \uFFFD\uFFFD", "malformed_json", result.Decimal("19.99"), result.Decimal("39.98")}}, r.Rows); diff != "" {
 		t.Errorf("rejected/events (-want +got):\n%s", diff)
 	}
 }
@@ -138,7 +146,7 @@ func TestQueryReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"DELETE FROM events", "DROP TABLE events", "INSERT INTO streams VALUES (9, 'x', now())", "CREATE TABLE t (x int)"} {
-		if _, err := db.QueryReadOnly(ctx, q); err != ErrReadOnly {
+		if _, err := db.QueryReadOnly(ctx, q); err != result.ErrReadOnly {
 			t.Errorf("%s: err %v, want ErrReadOnly", q, err)
 		}
 	}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/cartwheel-analytics/cartwheel/event"
 	"github.com/cartwheel-analytics/cartwheel/result"
-	"github.com/cartwheel-analytics/cartwheel/streaming"
 )
 
 // Dialect names a SQL dialect.
@@ -26,42 +23,14 @@ const (
 // DefaultDSN is where the local appliance keeps its warehouse.
 const DefaultDSN = "duckdb://data/cartwheel.duckdb"
 
-// The result types, kept here under their old names while callers move
-// to package result.
-type (
-	Kind    = result.Kind
-	Column  = result.Column
-	Result  = result.Set
-	Decimal = result.Decimal
-)
-
-// Column kinds.
-const (
-	KindText      = result.KindText
-	KindInt       = result.KindInt
-	KindDecimal   = result.KindDecimal
-	KindFloat     = result.KindFloat
-	KindBool      = result.KindBool
-	KindTimestamp = result.KindTimestamp
-	KindDate      = result.KindDate
-	KindOther     = result.KindOther
-)
-
-// DecimalFromCents renders cents with two decimals.
-func DecimalFromCents(c int64) Decimal { return result.DecimalFromCents(c) }
-
-func formatScaled(v *big.Int, scale int) string { return result.FormatScaled(v, scale) }
-
 // DB is an open warehouse: the streaming Store, a SQL runner for the models
 // and the query engine behind the CLI and the dashboards.
 type DB struct {
 	dialect Dialect
 	a       adapter
+	limits  Limits
 	closed  bool
 }
-
-// ErrReadOnly is returned by Query with ReadOnly for a statement that writes.
-var ErrReadOnly = errors.New("only a single read-only statement (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) is allowed")
 
 // Option configures Open.
 type Option func(*options)
@@ -69,7 +38,23 @@ type Option func(*options)
 type options struct {
 	readOnly bool
 	bulk     bool
+	limits   Limits
 }
+
+// Limits bound a user query (QueryReadOnly), so that no query can hold the
+// appliance: Timeout cancels it (DuckDB is interrupted, PostgreSQL gets a
+// cancel request) and MaxRows cuts its result, which says so
+// (result.Set.Truncated). Zero means no limit.
+type Limits struct {
+	Timeout time.Duration
+	MaxRows int
+}
+
+// DefaultLimits are the limits of user queries unless configured otherwise.
+var DefaultLimits = Limits{Timeout: 30 * time.Second, MaxRows: 100_000}
+
+// QueryLimits sets the limits of user queries (default DefaultLimits).
+func QueryLimits(l Limits) Option { return func(o *options) { o.limits = l } }
 
 // ReadOnlyAccess opens the warehouse without creating or migrating the
 // schema; with DuckDB the file is opened read-only.
@@ -82,67 +67,42 @@ func ReadOnlyAccess() Option { return func(o *options) { o.readOnly = true } }
 // micro-batches would otherwise rewrite row groups every few seconds.)
 func BulkLoad() Option { return func(o *options) { o.bulk = true } }
 
-// Open connects to the warehouse named by dsn — duckdb://PATH,
-// postgres://… or redshift://… — and creates the streaming tables when they
-// are missing.
+// Open connects to the warehouse named by dsn (ParseDSN) and creates the
+// streaming tables when they are missing.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	var o options
+	o := options{limits: DefaultLimits}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	scheme, _, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return nil, fmt.Errorf("warehouse DSN %q: want duckdb://PATH, postgres://… or redshift://…", RedactDSN(dsn))
+	d, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		a   adapter
-		d   Dialect
-		err error
-	)
-	switch scheme {
-	case "duckdb":
-		d = DuckDB
-		a, err = openDuckDB(ctx, strings.TrimPrefix(dsn, "duckdb://"), o)
-	case "postgres", "postgresql":
-		d = Postgres
-		a, err = openPostgres(ctx, dsn, Postgres, o)
-	case "redshift":
-		d = Redshift
-		a, err = openPostgres(ctx, dsn, Redshift, o)
-	default:
-		return nil, fmt.Errorf("warehouse DSN %q: unknown scheme %q (want duckdb, postgres or redshift)", RedactDSN(dsn), scheme)
+	var a adapter
+	if d.Dialect == DuckDB {
+		a, err = openDuckDB(ctx, d, o)
+	} else {
+		a, err = openPostgres(ctx, d, o)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s warehouse %s: %w", d, RedactDSN(dsn), err)
+		return nil, fmt.Errorf("open %s warehouse %s: %w", d.Dialect, d, err)
 	}
-	db := &DB{dialect: d, a: a}
+	db := &DB{dialect: d.Dialect, a: a, limits: o.limits}
 	if !o.readOnly {
 		if err := db.migrate(ctx); err != nil {
 			a.close()
-			return nil, fmt.Errorf("prepare %s warehouse: %w", d, err)
+			return nil, fmt.Errorf("prepare %s warehouse: %w", d.Dialect, err)
 		}
 	}
 	return db, nil
-}
-
-// RedactDSN hides the password of a DSN, for messages and logs.
-func RedactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // Prepare encodes b's rows ahead of its Commit, where the warehouse has
 // such an encoding (DuckDB's Arrow loader); elsewhere it does nothing. The
 // pipeline calls it on its consuming goroutine, so that encoding a batch
 // overlaps the commit of the one before.
-func (db *DB) Prepare(b *streaming.Batch) {
-	if p, ok := db.a.(interface{ prepare(*streaming.Batch) }); ok {
+func (db *DB) Prepare(b *event.Batch) {
+	if p, ok := db.a.(interface{ prepare(*event.Batch) }); ok {
 		p.prepare(b)
 	}
 }
@@ -157,16 +117,33 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
 }
 
 // Query runs a query and reads its whole result.
-func (db *DB) Query(ctx context.Context, query string, args ...any) (*Result, error) {
-	return db.a.query(ctx, query, false, args...)
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*result.Set, error) {
+	return db.a.query(ctx, query, false, 0, args...)
 }
 
-// QueryReadOnly runs a query that must not write: it fails with
-// ErrReadOnly otherwise. The dashboards and `cartwheel query` against a
-// running appliance use it.
-func (db *DB) QueryReadOnly(ctx context.Context, query string, args ...any) (*Result, error) {
-	return db.a.query(ctx, query, true, args...)
+// QueryReadOnly runs user SQL — from the HTTP API, `cartwheel query`, the
+// dashboards — under the guard of SPEC §7: a single statement that cannot
+// write (result.ErrReadOnly otherwise), cannot reach files or the network
+// (DuckDB runs with external access off and its configuration locked, see
+// openDuckDB; on PostgreSQL the statement runs in a read-only transaction),
+// and stays within the warehouse's Limits (result.ErrTimeLimit, or a
+// truncated result).
+func (db *DB) QueryReadOnly(ctx context.Context, query string, args ...any) (*result.Set, error) {
+	lim := db.limits
+	if lim.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, lim.Timeout, errTimeLimit)
+		defer cancel()
+	}
+	res, err := db.a.query(ctx, query, true, lim.MaxRows, args...)
+	if err != nil && errors.Is(context.Cause(ctx), errTimeLimit) {
+		return nil, fmt.Errorf("%w of %v", result.ErrTimeLimit, lim.Timeout)
+	}
+	return res, err
 }
+
+// errTimeLimit is the cause of a user query's context ending at its limit.
+var errTimeLimit = errors.New("time limit")
 
 // Tx runs fn in one transaction, committed when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
@@ -192,13 +169,15 @@ func (db *DB) Close() error {
 // Tx is a transaction.
 type Tx interface {
 	Exec(ctx context.Context, query string, args ...any) error
-	Query(ctx context.Context, query string, args ...any) (*Result, error)
+	Query(ctx context.Context, query string, args ...any) (*result.Set, error)
 }
 
 // adapter is what each warehouse implements.
 type adapter interface {
 	exec(ctx context.Context, query string, args ...any) (int64, error)
-	query(ctx context.Context, query string, readOnly bool, args ...any) (*Result, error)
+	// query reads at most maxRows rows (0: all) and marks a longer
+	// result truncated.
+	query(ctx context.Context, query string, readOnly bool, maxRows int, args ...any) (*result.Set, error)
 	// scan runs a query and calls fn for each row with a scan function.
 	scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error
 	begin(ctx context.Context) (txn, error)
@@ -209,18 +188,12 @@ type adapter interface {
 type txn interface {
 	Tx
 	execN(ctx context.Context, query string, args ...any) (int64, error)
-	loadEvents(ctx context.Context, b *streaming.Batch) error
-	loadRejected(ctx context.Context, b *streaming.Batch) error
-	loadSessions(ctx context.Context, b *streaming.Batch) error
+	loadEvents(ctx context.Context, b *event.Batch) error
+	loadRejected(ctx context.Context, b *event.Batch) error
+	loadSessions(ctx context.Context, b *event.Batch) error
 	commit() error
 	rollback() error
 }
 
 // ts converts µs since the epoch to a UTC time.
 func ts(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// transientError marks an error worth retrying (streaming.IsTransient).
-type transientError struct{ error }
-
-func (e transientError) Unwrap() error   { return e.error }
-func (e transientError) Transient() bool { return true }

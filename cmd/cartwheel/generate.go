@@ -84,7 +84,12 @@ at the given rate (each in [0, 1]).`,
 			began := time.Now()
 			var st generator.Stats
 			if out != "" {
-				st, err = generateFile(gen, out, events, duration, rate)
+				// A bar of the records written, unless they go to stdout.
+				var progress *progressLine
+				if out != "-" {
+					progress = g.progress
+				}
+				st, err = generateFile(gen, out, events, duration, rate, progress)
 			} else {
 				st, err = generateKafka(cmd, gen, splitList(brokers), kopts, topic, events, duration, rate)
 			}
@@ -119,15 +124,29 @@ at the given rate (each in [0, 1]).`,
 	return cmd
 }
 
-func generateFile(gen *generator.Generator, path string, events int64, duration time.Duration, rate float64) (generator.Stats, error) {
+// generateFile writes to path ("-": stdout), with a bar of the records on
+// progress (when not nil).
+func generateFile(gen *generator.Generator, path string, events int64, duration time.Duration, rate float64, progress *progressLine) (generator.Stats, error) {
 	var w io.Writer = os.Stdout
+	var file *os.File // nil: stdout
 	if path != "-" {
 		f, err := os.Create(path)
 		if err != nil {
 			return generator.Stats{}, err
 		}
 		defer f.Close()
-		w = f
+		w, file = f, f
+	}
+	if progress != nil {
+		total := int64(-1) // --duration: unknown
+		if events > 0 || duration == 0 {
+			total = events
+		}
+		if total != 0 {
+			progress.start(total, "generating", "records", 100*time.Millisecond)
+			defer progress.stop() // the summary follows
+			w = lineCounter{w: w, l: progress}
+		}
 	}
 	if rate > 0 {
 		return generatePaced(gen, w, events, duration, rate)
@@ -142,8 +161,8 @@ func generateFile(gen *generator.Generator, path string, events int64, duration 
 	if err != nil {
 		return st, fmt.Errorf("write %s: %w", path, err)
 	}
-	if f, ok := w.(*os.File); ok && path != "-" {
-		return st, f.Sync()
+	if file != nil {
+		return st, file.Sync()
 	}
 	return st, nil
 }

@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,16 +20,28 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		fmt.Fprintln(os.Stderr, "cartwheel: "+msg)
-		var ec exitCode
-		if errors.As(err, &ec) {
-			os.Exit(int(ec))
-		}
-		os.Exit(1)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// execute runs a command line and returns its exit status; a failure is
+// one line on stderr.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, "cartwheel: "+oneLine(err.Error()))
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
+	}
+	return 1
 }
 
 // exitCode lets a command choose its exit status.
@@ -42,6 +54,9 @@ type globals struct {
 	configPath string
 	logLevel   string
 	cpuProfile string
+	// progress is stderr's last line when stderr is a terminal (nil
+	// otherwise), where long work draws its progress; logs erase it first.
+	progress *progressLine
 }
 
 func newRootCmd() *cobra.Command {
@@ -60,7 +75,8 @@ sessionizes them in event time, commits them exactly once to a warehouse
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (default from config: info)")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
 	var profile *os.File
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		g.progress = newProgressLine(cmd.ErrOrStderr())
 		if g.cpuProfile == "" {
 			return nil
 		}
@@ -79,6 +95,11 @@ sessionizes them in event time, commits them exactly once to a warehouse
 		return profile.Close()
 	}
 	root.AddCommand(newRunCmd(g), newGenerateCmd(g), newReplayCmd(g), newBrokerCmd(g), newQueryCmd(g), newModelsCmd(g), newInitCmd(g))
+	// Cobra adds these two at Execute; added now, they get the checks below.
+	root.InitDefaultCompletionCmd()
+	strictHelp(root)
+	rejectUnknownSubcommands(root)
+	groupUsage(root)
 	return root
 }
 
@@ -95,7 +116,7 @@ func (g *globals) load() (appliance.Config, *slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return cfg, nil, fmt.Errorf("log level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(g.progress.writer(os.Stderr), &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	return cfg, log, nil
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -24,13 +24,13 @@ type modelFlags struct {
 func (f *modelFlags) register(cmd *cobra.Command, write bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.dsn, "warehouse", "", "warehouse DSN (default duckdb://data/cartwheel.duckdb)")
-	fs.StringVar(&f.project, "project", "", "project directory (default: the built-in project; see `cartwheel init`)")
+	fs.StringVar(&f.project, "project", "", "the project in `DIR` (default: the built-in project, which 'cartwheel init' writes out)")
 	fs.StringSliceVarP(&f.selects, "select", "s", nil, "nodes to include: name, +name, name+, tag:x, path:…, source:…")
 	fs.StringSliceVar(&f.excludes, "exclude", nil, "nodes to leave out (same syntax as --select)")
 	fs.StringVar(&f.vars, "vars", "", `template variables as YAML, e.g. '{"session_lookback_minutes": 120}'`)
 	if write {
 		fs.BoolVar(&f.fullRefresh, "full-refresh", false, "rebuild incremental models from scratch")
-		fs.IntVar(&f.threads, "threads", 4, "nodes run at once")
+		fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "nodes run at once; one per core unless set")
 	}
 }
 
@@ -59,7 +59,7 @@ ephemeral materializations, generic and singular tests, docs with lineage.
 The same SQL runs on DuckDB, PostgreSQL and Redshift.
 
 While 'cartwheel run' holds the DuckDB file, run/test/build go through the
-running appliance.`,
+running appliance, which builds the project it was started with.`,
 	}
 	for _, c := range []struct{ name, short string }{
 		{"run", "Build the selected models in dependency order"},
@@ -78,10 +78,10 @@ running appliance.`,
 				if err != nil {
 					return err
 				}
-				err = appliance.Models(cmd.Context(), cfg, appliance.ModelsRequest{
+				err = runModels(cmd, g, cfg, appliance.ModelsRequest{
 					Command: c.name, Select: f.selects, Exclude: f.excludes, FullRefresh: f.fullRefresh,
 					Vars: f.vars, Threads: f.threads,
-				}, cmd.OutOrStdout())
+				})
 				if errors.Is(err, models.ErrFailed) {
 					return errors.New("models " + c.name + " failed (see above)")
 				}
@@ -173,26 +173,28 @@ func varsOption(s string) ([]models.Option, error) {
 	return []models.Option{models.WithVars(v)}, nil
 }
 
+// dialectOf returns the dialect of a warehouse DSN, if it parses.
 func dialectOf(dsn string) (warehouse.Dialect, bool) {
-	scheme, _, ok := strings.Cut(dsn, "://")
-	switch {
-	case !ok:
+	d, err := warehouse.ParseDSN(dsn)
+	if err != nil {
 		return "", false
-	case scheme == "postgresql":
-		return warehouse.Postgres, true
-	case scheme == "duckdb" || scheme == "postgres" || scheme == "redshift":
-		return warehouse.Dialect(scheme), true
 	}
-	return "", false
+	return d.Dialect, true
 }
 
 func newInitCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "init DIR",
 		Short: "Write the built-in project (models, tests, seeds, macros) to DIR to change or extend it",
+		Long: `Write the built-in project (models, tests, seeds, macros) to DIR to change or
+extend it. The appliance builds it when started with --project DIR (or with
+project: DIR in the config); 'cartwheel models build --project DIR' builds
+it while no appliance runs on the DuckDB file. While one does, models
+commands go through it and build the project it was started with, so
+--project (or project: in the config) is refused there.`,
 		Example: `  cartwheel init my-project
-  cartwheel run --config cartwheel.yaml   # with  project: my-project
-  cartwheel models build --project my-project`,
+  cartwheel run --project my-project            # or  project: my-project  in the config
+  cartwheel models build --project my-project   # with no appliance running`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, _, err := g.load(); err != nil {
@@ -201,17 +203,45 @@ func newInitCmd(g *globals) *cobra.Command {
 			if err := models.WriteProject(args[0], appliance.ProjectFS("")); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote the built-in project to %s; use it with --project %s\n", args[0], args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), initHint, args[0])
 			return nil
 		},
 	}
 }
 
+// initHint tells what to do with the written project (%[1]s: its directory).
+// A running appliance builds the project it was started with and refuses a
+// models command that names another (appliance.Models).
+const initHint = `wrote the built-in project to %[1]s; to use it:
+  cartwheel run --project %[1]s             the appliance builds it (or: project: %[1]s in the config)
+  cartwheel models build --project %[1]s    builds it while no appliance runs on the DuckDB file
+While an appliance runs on the DuckDB file, models commands go through it and build the project
+it was started with; --project (or project: in the config) is refused there.
+`
+
 // buildAfterReplay builds the models on the replayed warehouse.
-func buildAfterReplay(cmd *cobra.Command, cfg appliance.Config) error {
-	err := appliance.Models(cmd.Context(), cfg, appliance.ModelsRequest{Command: "build"}, cmd.OutOrStdout())
+func buildAfterReplay(cmd *cobra.Command, g *globals, cfg appliance.Config) error {
+	err := runModels(cmd, g, cfg, appliance.ModelsRequest{Command: "build"})
 	if errors.Is(err, models.ErrFailed) {
 		return errors.New("models build failed after the replay (see above)")
 	}
 	return err
+}
+
+// runModels runs a models command with its log on stdout and, when stderr
+// is a terminal, a bar of the nodes done there (through a running
+// appliance, which reports no progress: none).
+func runModels(cmd *cobra.Command, g *globals, cfg appliance.Config, req appliance.ModelsRequest) error {
+	out := cmd.OutOrStdout()
+	if g.progress != nil {
+		req.Progress = func(done, total int) {
+			if !g.progress.started() && total > 0 {
+				g.progress.start(int64(total), "models "+req.Command, "nodes", 0)
+			}
+			g.progress.set(int64(done))
+		}
+		out = g.progress.writer(out)
+		defer g.progress.stop()
+	}
+	return appliance.Models(cmd.Context(), cfg, req, out)
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cartwheel-analytics/cartwheel/appliance"
-	"github.com/cartwheel-analytics/cartwheel/warehouse"
+	"github.com/cartwheel-analytics/cartwheel/internal/english"
+	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
 func newQueryCmd(g *globals) *cobra.Command {
@@ -20,7 +21,8 @@ func newQueryCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   `query [--warehouse DSN] [--format csv|json|table] "SQL"`,
 		Short: "Run a read-only SQL query against the warehouse",
-		Long: `Run a read-only SQL query (SELECT, WITH, EXPLAIN) and print the result.
+		Long: `Run one read-only SQL statement (SELECT, WITH, EXPLAIN, SHOW, and on
+DuckDB DESCRIBE) and print the result.
 
 While 'cartwheel run' holds the DuckDB file, the query goes through the
 running appliance's HTTP API; otherwise the warehouse is opened read-only.
@@ -50,7 +52,7 @@ Timestamps are UTC; money is exact.`,
 
 // writeResult prints a result as an aligned table, CSV (RFC 4180, NULL as
 // an empty field) or JSON (an array of objects).
-func writeResult(w io.Writer, res *warehouse.Result, format string) error {
+func writeResult(w io.Writer, res *result.Set, format string) error {
 	switch format {
 	case "csv":
 		cw := csv.NewWriter(w)
@@ -73,7 +75,7 @@ func writeResult(w io.Writer, res *warehouse.Result, format string) error {
 		for r, row := range res.Rows {
 			m := make(map[string]any, len(row))
 			for i, v := range row {
-				if t, ok := v.(time.Time); ok && res.Columns[i].Kind == warehouse.KindDate {
+				if t, ok := v.(time.Time); ok && res.Columns[i].Kind == result.KindDate {
 					v = t.Format(time.DateOnly)
 				}
 				m[res.Columns[i].Name] = v
@@ -126,36 +128,29 @@ func writeResult(w io.Writer, res *warehouse.Result, format string) error {
 				b.WriteString("\n")
 			}
 		}
-		fmt.Fprintf(&b, "(%d row%s)\n", len(res.Rows), plural(len(res.Rows)))
+		fmt.Fprintf(&b, "(%d row%s)\n", len(res.Rows), english.Plural(len(res.Rows)))
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	return fmt.Errorf("--format %q: want table, csv or json", format)
 }
 
-func isNumeric(k warehouse.Kind) bool {
-	return k == warehouse.KindInt || k == warehouse.KindDecimal || k == warehouse.KindFloat
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+func isNumeric(k result.Kind) bool {
+	return k == result.KindInt || k == result.KindDecimal || k == result.KindFloat
 }
 
 // text renders a value for CSV and tables: timestamps as ISO 8601 in UTC
 // without a zone suffix, dates as YYYY-MM-DD, NULL as "".
-func text(v any, k warehouse.Kind) string {
+func text(v any, k result.Kind) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case time.Time:
-		if k == warehouse.KindDate {
+		if k == result.KindDate {
 			return x.Format(time.DateOnly)
 		}
 		return x.UTC().Format("2006-01-02 15:04:05.999999")
-	case warehouse.Decimal:
+	case result.Decimal:
 		return string(x)
 	case float64:
 		return fmt.Sprint(x)

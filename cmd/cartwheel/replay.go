@@ -45,7 +45,17 @@ produced.`,
 			if cmd.Flags().Changed("project") {
 				cfg.Project = project
 			}
-			res, err := appliance.Replay(cmd.Context(), cfg, events, log)
+			var opts []appliance.ReplayOption
+			if g.progress != nil {
+				opts = append(opts, appliance.WithProgress(func(p appliance.ReplayProgress) {
+					if !g.progress.started() && p.Total > 0 {
+						g.progress.start(p.Total, "replaying", "records", 100*time.Millisecond)
+					}
+					g.progress.set(p.Committed)
+				}))
+			}
+			res, err := appliance.Replay(cmd.Context(), cfg, events, log, opts...)
+			g.progress.stop() // for the summary or the error
 			if err != nil {
 				return err
 			}
@@ -55,12 +65,12 @@ produced.`,
 			if noModels {
 				return nil
 			}
-			return buildAfterReplay(cmd, cfg)
+			return buildAfterReplay(cmd, g, cfg)
 		},
 	}
 	cmd.Flags().StringVar(&events, "events", "", "JSON-lines file of events (required)")
 	cmd.Flags().StringVar(&dsn, "warehouse", "", "warehouse DSN (default duckdb://data/cartwheel.duckdb)")
-	cmd.Flags().StringVar(&project, "project", "", "project directory for the build (default: the built-in project)")
+	cmd.Flags().StringVar(&project, "project", "", "build the project in `DIR` (default: the built-in project)")
 	cmd.Flags().BoolVar(&noModels, "no-models", false, "do not build the models after streaming")
 	return cmd
 }

@@ -11,9 +11,9 @@ import (
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
-		dsn, brokers, httpAddr string
-		rate                   float64
-		duration               time.Duration
+		dsn, brokers, httpAddr, project string
+		rate                            float64
+		duration                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -31,7 +31,8 @@ While it runs, 'cartwheel query' reaches the DuckDB file through the
 appliance's HTTP API.`,
 		Example: `  cartwheel run
   cartwheel run --rate 0 --brokers kafka-1:9092,kafka-2:9092 --warehouse postgres://cartwheel@db/analytics
-  cartwheel run --duration 2m --http 127.0.0.1:0`,
+  cartwheel run --duration 2m --http 127.0.0.1:0
+  cartwheel run --project my-project`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := g.load()
@@ -50,6 +51,9 @@ appliance's HTTP API.`,
 			if cmd.Flags().Changed("rate") {
 				cfg.Generator.Rate = rate
 			}
+			if cmd.Flags().Changed("project") {
+				cfg.Project = project
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -62,6 +66,7 @@ appliance's HTTP API.`,
 	f.StringVar(&httpAddr, "http", "", "HTTP listen address of the dashboard and API (default 127.0.0.1:8080)")
 	f.Float64Var(&rate, "rate", 0, "demo events per second; 0 turns the generator off (default 2000)")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (default: run until interrupted)")
+	f.StringVar(&project, "project", "", "build the project in `DIR` (default: the built-in project, which 'cartwheel init' writes out)")
 	return cmd
 }
 

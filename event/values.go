@@ -1,4 +1,4 @@
-package streaming
+package event
 
 // parseTimestamp parses an RFC 3339 / ISO 8601 date-time in extended format:
 // YYYY-MM-DD, 'T' (or 't' or a space), hh:mm[:ss[.fraction]], then an

@@ -1,4 +1,4 @@
-package warehouse
+package result
 
 import (
 	"encoding/json"
@@ -8,19 +8,21 @@ import (
 	"time"
 )
 
-// DecodeResult reads a Result written as JSON (by the HTTP API) and restores
-// its value types from the column kinds: exact decimals, int64s, UTC times.
-func DecodeResult(r io.Reader) (*Result, error) {
+// Decode reads a Set written as JSON (by the HTTP API) and restores its
+// value types from the column kinds: exact decimals, int64s, UTC times.
+func Decode(r io.Reader) (*Set, error) {
 	var raw struct {
-		Columns []Column `json:"columns"`
-		Rows    [][]any  `json:"rows"`
+		Columns   []Column `json:"columns"`
+		Rows      [][]any  `json:"rows"`
+		Truncated bool     `json:"truncated"`
+		RowLimit  int      `json:"row_limit"`
 	}
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
-	res := &Result{Columns: raw.Columns, Rows: raw.Rows}
+	res := &Set{Columns: raw.Columns, Rows: raw.Rows, Truncated: raw.Truncated, RowLimit: raw.RowLimit}
 	if res.Rows == nil {
 		res.Rows = [][]any{}
 	}

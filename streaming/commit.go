@@ -1,0 +1,139 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+)
+
+// commitLoop commits batches in order, retrying transient failures with
+// exponential backoff; the first permanent failure stops the pipeline.
+func (p *Pipeline) commitLoop(ctx context.Context, cl *kgo.Client) {
+	for b := range p.commits {
+		if p.fatalErr() == nil {
+			if err := p.commitWithRetry(ctx, cl, b); err != nil {
+				p.setFatal(err)
+			}
+		}
+		p.inflight.Done()
+		p.recycle(b)
+	}
+}
+
+func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendingBatch) error {
+	backoff := 100 * time.Millisecond
+	uncertain := false // an earlier attempt may have committed before failing
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := p.commit(ctx, cl, b)
+		if err != nil && uncertain && event.IsFenced(err) && p.landed(ctx, b) {
+			err = nil // the connection broke after our COMMIT went through
+		}
+		if err == nil {
+			p.committed(b, time.Since(start))
+			return nil
+		}
+		uncertain = uncertain || event.IsTransient(err)
+		p.cfg.metrics.CommitErrors.Inc()
+		if !event.IsTransient(err) || ctx.Err() != nil {
+			return fmt.Errorf("commit batch: %w", err)
+		}
+		p.cfg.log.Warn("commit failed, retrying", "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("commit batch: %w (gave up: %w)", err, ctx.Err())
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// landed reports whether every checkpoint of b is what the store holds:
+// then b was committed by an attempt whose answer was lost.
+func (p *Pipeline) landed(ctx context.Context, b *pendingBatch) bool {
+	for _, cp := range b.Checkpoints {
+		snap, err := p.store.LoadPartition(ctx, b.Stream, cp.Partition)
+		if err != nil || snap.Checkpoint == nil || snap.Checkpoint.NextOffset != cp.NextOffset {
+			return false
+		}
+	}
+	return len(b.Checkpoints) > 0
+}
+
+// commit sends the batch's rejected records to the dead-letter topic
+// (at least once: they are acknowledged before the warehouse commit) and
+// commits the batch.
+func (p *Pipeline) commit(ctx context.Context, cl *kgo.Client, b *pendingBatch) error {
+	if len(b.Rejected) > 0 && p.cfg.dlq != "" {
+		recs := make([]*kgo.Record, len(b.Rejected))
+		for i, r := range b.Rejected {
+			recs[i] = &kgo.Record{
+				Topic: p.cfg.dlq, Key: r.Key, Value: r.Payload,
+				Headers: []kgo.RecordHeader{
+					{Key: "reason", Value: []byte(r.Reason.String())},
+					{Key: "detail", Value: []byte(r.Detail)},
+					{Key: "source", Value: []byte(p.cfg.topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10))},
+				},
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return event.Transient(fmt.Errorf("produce to %s: %w", p.cfg.dlq, err))
+		}
+	}
+	return p.store.Commit(ctx, &b.Batch)
+}
+
+func (p *Pipeline) committed(b *pendingBatch, took time.Duration) {
+	m := p.cfg.metrics
+	now := time.Now()
+	nowUS := now.UnixMicro()
+	for _, ts := range b.produced {
+		m.Freshness.Observe(float64(nowUS-ts) / 1e6)
+	}
+	late := 0
+	for i := range b.Events {
+		if b.Events[i].Late {
+			late++
+		}
+	}
+	m.Records.Add(float64(b.records))
+	m.Accepted.Add(float64(len(b.Events)))
+	m.Late.Add(float64(late))
+	for _, r := range b.Rejected {
+		m.Rejected.WithLabelValues(r.Reason.String()).Inc()
+	}
+	m.Sessions.Add(float64(len(b.Sessions)))
+	m.Batches.Inc()
+	m.CommitSeconds.Observe(took.Seconds())
+	m.LastCommit.Set(float64(now.UnixNano()) / 1e9)
+	if p.cfg.observe != nil {
+		p.cfg.observe(b.produced, now)
+	}
+	if p.cfg.onOffsets != nil && len(b.Checkpoints) > 0 {
+		next := make(map[int32]int64, len(b.Checkpoints))
+		for _, cp := range b.Checkpoints {
+			next[cp.Partition] = cp.NextOffset
+		}
+		p.cfg.onOffsets(next)
+	}
+
+	p.statsMu.Lock()
+	s := &p.stats
+	s.Records += int64(b.records)
+	s.Accepted += int64(len(b.Events))
+	s.Late += int64(late)
+	s.Rejected += int64(len(b.Rejected))
+	s.Sessions += int64(len(b.Sessions))
+	s.Batches++
+	s.LastCommit = now
+	p.statsMu.Unlock()
+	if len(b.Sessions) > 0 || len(b.Rejected) > 0 {
+		p.cfg.log.Debug("committed batch", "events", len(b.Events), "rejected", len(b.Rejected),
+			"sessions", len(b.Sessions), "took", took)
+	}
+}

@@ -1,0 +1,345 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+)
+
+// Run consumes until ctx is done (then commits what it has read and returns
+// nil) or, with WithStopAt, until the end of the input. A failure to commit
+// or to consume returns an error; what was committed stays consistent.
+func (p *Pipeline) Run(ctx context.Context) error {
+	id, err := p.store.Stream(ctx, p.cfg.stream)
+	if err != nil {
+		return fmt.Errorf("register stream %q: %w", p.cfg.stream, err)
+	}
+	p.stream = id
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.cancel = cancel
+
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(p.cfg.brokers...),
+		kgo.ConsumerGroup(p.cfg.group),
+		kgo.ConsumeTopics(p.cfg.topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		// Offsets live in the warehouse; a stored offset outside the log
+		// is a broker reset or lost data, and must stop us loudly.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.AdjustFetchOffsetsFn(p.assign),
+		kgo.OnPartitionsRevoked(p.revoked),
+		kgo.OnPartitionsLost(p.lost),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Fetches of a few MiB: larger ones cost more than they save. The
+		// embedded broker builds each response by growing a slice and the
+		// client reads it into a fresh buffer, so tens of MiB per fetch
+		// meant fresh memory, and page faults, for every fetch.
+		kgo.FetchMaxBytes(8 << 20),
+		kgo.FetchMaxPartitionBytes(1 << 20),
+		kgo.ProducerLinger(0),
+	}, p.cfg.kopts...)
+	if os.Getenv("CARTWHEEL_KAFKA_DEBUG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	p.commits = make(chan *pendingBatch, 1)
+	p.free = make(chan *pendingBatch, 2)
+	commitDone := make(chan struct{})
+	// The committer outlives runCtx so that a shutdown still commits what
+	// was read; it has its own bound.
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCommits()
+	go func() {
+		defer close(commitDone)
+		p.commitLoop(commitCtx, cl)
+	}()
+
+	finish := func(final bool) error {
+		p.mu.Lock()
+		p.closing = true
+		if p.fatalErr() == nil {
+			p.cut(final)
+		}
+		p.mu.Unlock()
+		close(p.commits)
+		// Give the last commit a bounded time after a shutdown signal.
+		timer := time.AfterFunc(30*time.Second, stopCommits)
+		<-commitDone
+		timer.Stop()
+		cl.CloseAllowingRebalance()
+		return p.fatalErr()
+	}
+
+	for {
+		pollCtx, cancelPoll := context.WithTimeout(runCtx, p.pollTimeout())
+		p.mu.Lock()
+		p.pollCancel = cancelPoll
+		p.mu.Unlock()
+		fetches := cl.PollRecords(pollCtx, 50_000)
+		cancelPoll()
+		if err := p.fatalErr(); err != nil {
+			cl.AllowRebalance()
+			return finish(false)
+		}
+		if runCtx.Err() != nil {
+			cl.AllowRebalance()
+			// The caller's cancellation or deadline (cartwheel run
+			// --duration) is a normal stop, with a final commit; another
+			// cause is a failure.
+			if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				p.setFatal(err)
+			}
+			return finish(false)
+		}
+		var consumeErr error
+		fetches.EachError(func(topic string, part int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+				return
+			}
+			if consumeErr == nil {
+				consumeErr = fmt.Errorf("consume %s partition %d: %w", topic, part, err)
+			}
+		})
+		if consumeErr != nil {
+			p.setFatal(consumeErr)
+			cl.AllowRebalance()
+			return finish(false)
+		}
+
+		p.mu.Lock()
+		now := p.cfg.now()
+		fetches.EachPartition(func(ft kgo.FetchTopicPartition) {
+			p.process(ft.Partition, ft.Records, now)
+		})
+		done := p.reachedEnd()
+		if done || p.shouldCut(now) {
+			p.cut(false)
+		}
+		p.mu.Unlock()
+		cl.AllowRebalance()
+		if done {
+			return finish(true)
+		}
+	}
+}
+
+func (p *Pipeline) pollTimeout() time.Duration {
+	wait := time.Second
+	p.mu.Lock()
+	if p.pending.records > 0 {
+		wait = min(wait, max(time.Until(p.pending.first.Add(p.cfg.batchDelay)), time.Millisecond))
+	}
+	p.mu.Unlock()
+	return wait
+}
+
+// process applies the records of one partition.
+func (p *Pipeline) process(id int32, recs []*kgo.Record, now time.Time) {
+	part := p.parts[id]
+	if part == nil || len(recs) == 0 {
+		return // not ours (any more)
+	}
+	nowUS := now.UnixMicro()
+	b := p.pending
+	if b.records == 0 {
+		b.first = now
+	}
+	for _, r := range recs {
+		if r.Offset < part.next {
+			continue // already applied
+		}
+		b.records++
+		b.produced = append(b.produced, r.Timestamp.UnixMicro())
+		e, err := p.dec.Decode(r.Value, nowUS)
+		if err == nil {
+			e.Partition, e.Offset = id, r.Offset
+			if part.accept(&e) {
+				err = &event.RejectError{Reason: event.Duplicate, Detail: fmt.Sprintf("event_id %s was already accepted", quote(e.EventID, 64))}
+			} else {
+				b.Events = append(b.Events, e)
+			}
+		}
+		if err != nil {
+			re := err.(*event.RejectError)
+			b.Rejected = append(b.Rejected, event.Rejected{
+				Payload: r.Value, Key: r.Key, Reason: re.Reason, Detail: re.Detail,
+				Partition: id, Offset: r.Offset,
+			})
+		}
+		part.seen(r.Offset, nowUS)
+	}
+	p.touched[id] = true
+}
+
+func (p *Pipeline) shouldCut(now time.Time) bool {
+	b := p.pending
+	if b.records >= p.cfg.batchSize {
+		return true
+	}
+	if b.records > 0 && now.Sub(b.first) >= p.cfg.batchDelay {
+		return true
+	}
+	// Live mode: idle partitions and session closing need no records.
+	return p.cfg.live && now.Sub(b.first) >= p.cfg.batchDelay*4
+}
+
+// StopAt sets the end offsets of a finite input while Run is going, for
+// inputs whose end is known only once they are fully produced.
+func (p *Pipeline) StopAt(end map[int32]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.stopAt = end
+	if p.pollCancel != nil {
+		p.pollCancel()
+	}
+}
+
+// reachedEnd reports whether a finite input has been read to its end.
+func (p *Pipeline) reachedEnd() bool {
+	if p.cfg.stopAt == nil {
+		return false
+	}
+	for id, end := range p.cfg.stopAt {
+		if end <= 0 {
+			continue
+		}
+		part := p.parts[id]
+		if part == nil || part.next < end {
+			return false
+		}
+	}
+	return true
+}
+
+// cut closes what is ready, checkpoints the changed partitions and hands the
+// batch to the committer. It blocks while the committer is busy: that is
+// the back-pressure that pauses consumption while the warehouse is slow or
+// down.
+func (p *Pipeline) cut(final bool) {
+	now := p.cfg.now()
+	b := p.pending
+	ids := slices.Sorted(maps.Keys(p.parts))
+	for _, id := range ids {
+		part := p.parts[id]
+		if p.cfg.live {
+			part.idle(now.UnixMicro(), p.cfg.idleTimeout.Microseconds())
+		}
+		if !final && !p.touched[id] && !part.dirty {
+			continue
+		}
+		if !final && !part.dirty && part.committed == part.next {
+			continue
+		}
+		if final && part.next < 0 {
+			continue
+		}
+		var cp event.Checkpoint
+		b.Sessions, cp = part.checkpoint(b.Sessions, final)
+		if cp.NextOffset >= 0 {
+			b.Checkpoints = append(b.Checkpoints, cp)
+		}
+	}
+	clear(p.touched)
+	p.lastEvents, p.lastRecords = len(b.Events), len(b.produced)
+	p.pending = p.newBatch(now)
+	if b.records == 0 && len(b.Sessions) == 0 && len(b.Checkpoints) == 0 {
+		return
+	}
+	b.Stream = p.stream
+	b.IngestedAt = now.UnixMicro()
+	var open int64
+	for _, part := range p.parts {
+		open += int64(part.sessions.open)
+		if wm := part.watermark(); wm != event.NoTime {
+			p.cfg.metrics.Watermark.WithLabelValues(strconv.Itoa(int(part.id))).Set(float64(wm) / 1e6)
+		}
+	}
+	p.cfg.metrics.OpenSessions.Set(float64(open))
+	if pr, ok := p.store.(Preparer); ok {
+		pr.Prepare(&b.Batch)
+	}
+	p.inflight.Add(1)
+	p.commits <- b
+}
+
+// flush commits everything read so far and waits until it is committed.
+func (p *Pipeline) flush() {
+	p.cut(false)
+	p.inflight.Wait()
+}
+
+// assign loads the state of newly assigned partitions and points the
+// consumer at their committed offsets (kgo calls it after a group join).
+func (p *Pipeline) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	parts := offsets[p.cfg.topic]
+	ids := slices.Sorted(maps.Keys(parts))
+	loaded := make(map[int32]*partition, len(ids))
+	for _, id := range ids {
+		snap, err := p.store.LoadPartition(ctx, p.stream, id)
+		if err != nil {
+			err = fmt.Errorf("load partition %d: %w", id, err)
+			p.setFatal(err)
+			return nil, err
+		}
+		part := newPartition(id, p.cfg.gap.Microseconds(), p.cfg.lateness.Microseconds())
+		part.restore(snap, p.cfg.now().UnixMicro())
+		loaded[id] = part
+		if part.next >= 0 {
+			parts[id] = kgo.NewOffset().At(part.next).WithEpoch(-1)
+		} else {
+			parts[id] = kgo.NewOffset().AtStart()
+		}
+		p.cfg.log.Info("partition assigned", "partition", id, "offset", part.next,
+			"open_sessions", part.sessions.open, "remembered_ids", part.dedupe.size())
+	}
+	p.mu.Lock()
+	maps.Copy(p.parts, loaded)
+	p.mu.Unlock()
+	return offsets, nil
+}
+
+// revoked commits what was read from the partitions being taken away, then
+// forgets them.
+func (p *Pipeline) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closing && p.fatalErr() == nil {
+		p.flush()
+	}
+	for _, id := range lost[p.cfg.topic] {
+		delete(p.parts, id)
+	}
+}
+
+// lost forgets partitions without committing: another member may own them.
+func (p *Pipeline) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range lost[p.cfg.topic] {
+		delete(p.parts, id)
+	}
+}
+
+// quote renders a value for a rejection detail, shortened to max bytes, as
+// the decoder's details do.
+func quote(v string, max int) string {
+	if len(v) > max {
+		v = v[:max] + "…"
+	}
+	return strconv.Quote(v)
+}
