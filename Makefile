@@ -1,6 +1,7 @@
 # Cartwheel — see README.md. `make run` and `make test` are the two commands.
 
 GO       ?= go
+SHELL    := /bin/bash
 # The Arrow loader makes DuckDB bulk loads about three times faster; a plain
 # `go build` (no tag) uses the row Appender and behaves the same.
 TAGS     ?= duckdb_arrow
@@ -9,7 +10,7 @@ BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
 RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/...
 
-.PHONY: build run test test-unit test-e2e bench lint fuzz clean
+.PHONY: build run test test-unit test-e2e torture bench lint fuzz clean
 
 build:
 	$(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/cartwheel
@@ -41,6 +42,12 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet $(GOFLAGS_) ./...
+
+# Crashes, concurrent starts, outages, a full disk, hostile input and
+# clients (e2e/torture_*_test.go, build tag torture), then fuzzing. Each
+# case prints one "TORTURE case: figures" line.
+torture:
+	$(GO) test $(GOFLAGS_),torture -count=1 -timeout 60m -run '^TestTorture' -v ./e2e/ 2>&1 | tee /tmp/cartwheel-torture.log | grep -E '^(TORTURE|--- FAIL|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/

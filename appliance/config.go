@@ -53,7 +53,14 @@ type KafkaConfig struct {
 	// InstanceID makes this consumer a static group member (KIP-345): a
 	// restarted process takes its partitions back without a rebalance wait.
 	InstanceID string `yaml:"instance_id"`
-	Partitions int32  `yaml:"partitions"`
+	// GroupProtocol is the consumer group protocol: "consumer" (KIP-848;
+	// the client falls back to classic on a broker without it),
+	// "classic", or "" to choose: classic with InstanceID (a restarted
+	// static member takes its partitions back at once; under the
+	// consumer protocol it waits for its old session to time out),
+	// consumer otherwise (see GroupProtocol).
+	GroupProtocol string `yaml:"group_protocol"`
+	Partitions    int32  `yaml:"partitions"`
 	// RetentionBytes bounds each embedded partition's log, and Retention
 	// the age of its records. Both must be positive (Retention at least
 	// 1ms): there is no "unlimited", and to the embedded broker 0 would
@@ -201,6 +208,10 @@ func (k KafkaConfig) validate(bad func(string, ...any)) {
 	if k.Group == "" {
 		bad("kafka.group must not be empty")
 	}
+	if !slices.Contains([]string{"", streaming.GroupProtocolConsumer, streaming.GroupProtocolClassic}, k.GroupProtocol) {
+		bad("kafka.group_protocol must be %q, %q or empty (chosen by instance_id), not %q",
+			streaming.GroupProtocolConsumer, streaming.GroupProtocolClassic, k.GroupProtocol)
+	}
 	// To kfake a retention.bytes (or retention.ms) of 0 deletes every
 	// record, and -1 is unlimited: neither is what such a setting says.
 	if k.RetentionBytes <= 0 {
@@ -210,6 +221,21 @@ func (k KafkaConfig) validate(bad func(string, ...any)) {
 		bad("kafka.retention must be at least 1ms")
 	}
 	k.validateSecurity(bad)
+}
+
+// Protocol returns the consumer group protocol to use: GroupProtocol if
+// set; otherwise classic for a static member (InstanceID), whose restart
+// replaces its old member at once, and the KIP-848 consumer protocol for a
+// dynamic one, whose restart after a crash the embedded broker's classic
+// coordinator can leave without partitions indefinitely (issue 13).
+func (k KafkaConfig) Protocol() string {
+	switch {
+	case k.GroupProtocol != "":
+		return k.GroupProtocol
+	case k.InstanceID != "":
+		return streaming.GroupProtocolClassic
+	}
+	return streaming.GroupProtocolConsumer
 }
 
 // topicNameProblem says what is wrong with a Kafka topic name, or "":

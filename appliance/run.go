@@ -113,6 +113,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		streaming.WithBrokers(brokers...),
 		streaming.WithTopics(cfg.Kafka.Topic, cfg.Kafka.DLQTopic),
 		streaming.WithGroup(cfg.Kafka.Group),
+		streaming.WithGroupProtocol(cfg.Kafka.Protocol()),
 		streaming.WithStream(liveStream(cfg)),
 		streaming.WithWindows(cfg.Streaming.SessionGap, cfg.Streaming.AllowedLateness),
 		streaming.WithBatch(cfg.Streaming.BatchSize, cfg.Streaming.BatchDelay),
@@ -149,17 +150,16 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		api.WithGatherer(reg),
 		api.WithLogger(log),
 		api.WithAction("/api/models", modelsHandler(db, project)),
-		api.WithReady(func() error {
-			if s := pipeline.Stats(); s.Batches == 0 && time.Since(started) > time.Minute {
-				return errors.New("no batch committed yet")
-			}
-			return nil
-		}),
+		api.WithReady(func() error { return pipeline.Health().Ready() }),
 		api.WithStatus(func() any {
-			s := pipeline.Stats()
+			s, h := pipeline.Stats(), pipeline.ConsumerHealth()
+			consumer := map[string]any{"group_protocol": cfg.Kafka.Protocol(), "partitions": h.Partitions, "retrying": h.Retrying, "errors": h.Errors}
+			if h.Retrying {
+				consumer["error_kind"], consumer["error"], consumer["retrying_since"] = h.Kind, h.Err.Error(), h.Since
+			}
 			return map[string]any{"warehouse": string(db.Dialect()), "brokers": brokers, "uptime_seconds": time.Since(started).Seconds(),
 				"records": s.Records, "accepted": s.Accepted, "late": s.Late, "rejected": s.Rejected, "sessions": s.Sessions,
-				"batches": s.Batches, "last_commit": s.LastCommit}
+				"batches": s.Batches, "last_commit": s.LastCommit, "consumer": consumer}
 		}),
 	)
 	httpAddr := ln.Addr().String()
@@ -181,7 +181,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		g.Go(func() error { return runGenerator(gctx, cfg, db, brokers, kopts, log) })
 	}
 	log.Info("cartwheel is running", "dashboard", "http://"+httpAddr+"/", "warehouse", warehouse.RedactDSN(cfg.Warehouse),
-		"generator_rate", cfg.Generator.Rate)
+		"generator_rate", cfg.Generator.Rate, "group_protocol", cfg.Kafka.Protocol())
 	if opts.Started != nil {
 		opts.Started(httpAddr)
 	}

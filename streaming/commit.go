@@ -36,6 +36,7 @@ func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendi
 		}
 		if err == nil {
 			p.committed(b, time.Since(start))
+			p.commitRecovered(attempt)
 			return nil
 		}
 		uncertain = uncertain || event.IsTransient(err)
@@ -43,6 +44,7 @@ func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendi
 		if !event.IsTransient(err) || ctx.Err() != nil {
 			return fmt.Errorf("commit batch: %w", err)
 		}
+		p.commitFailed(err)
 		p.cfg.log.Warn("commit failed, retrying", "attempt", attempt, "backoff", backoff, "err", err)
 		select {
 		case <-time.After(backoff):

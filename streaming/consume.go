@@ -16,9 +16,32 @@ import (
 )
 
 // Run consumes until ctx is done (then commits what it has read and returns
-// nil) or, with WithStopAt, until the end of the input. A failure to commit
-// or to consume returns an error; what was committed stays consistent.
+// nil) or, with WithStopAt, until the end of the input. A fenced commit
+// (another consumer took a partition over) or a transient failure outside
+// a commit (the warehouse unreachable while a partition is loaded) restarts
+// the pipeline from the stored checkpoints, with backoff, as a process
+// restart would; any other failure returns an error. What was committed
+// stays consistent either way.
 func (p *Pipeline) Run(ctx context.Context) error {
+	backoff := minRestartBackoff
+	for {
+		err := p.runOnce(ctx)
+		if err == nil || ctx.Err() != nil || !restartable(err) {
+			return err
+		}
+		p.restarting(err)
+		p.cfg.log.Warn("pipeline restarting from the stored checkpoints", "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, maxRestartBackoff)
+		p.reset()
+	}
+}
+
+func (p *Pipeline) runOnce(ctx context.Context) error {
 	id, err := p.store.Stream(ctx, p.cfg.stream)
 	if err != nil {
 		return fmt.Errorf("register stream %q: %w", p.cfg.stream, err)
@@ -39,6 +62,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// is a broker reset or lost data, and must stop us loudly.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.AdjustFetchOffsetsFn(p.assign),
+		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
 		kgo.FetchMaxWait(100 * time.Millisecond),
@@ -50,6 +74,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.FetchMaxPartitionBytes(1 << 20),
 		kgo.ProducerLinger(0),
 	}, p.cfg.kopts...)
+	if p.cfg.groupProtocol == GroupProtocolConsumer {
+		// KIP-848: no JoinGroup barrier for a restarted member to wait
+		// in behind the members a crash left, each of which the
+		// coordinator fences after its session timeout. The embedded
+		// broker's classic coordinator never gave a restarted consumer
+		// its partitions back after a few crashes (issue 13).
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	if os.Getenv("CARTWHEEL_KAFKA_DEBUG") != "" {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
 	}
@@ -106,13 +138,22 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			return finish(false)
 		}
-		var consumeErr error
+		// Group, coordinator and connection errors are retried (kgo
+		// rejoins and reconnects by itself; this loop backs off and
+		// keeps polling); an offset outside the log, lost data or a
+		// corrupt batch stops the pipeline.
+		var consumeErr, retryErr error
+		var retryKind string
 		fetches.EachError(func(topic string, part int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
 				return
 			}
-			if consumeErr == nil {
+			kind, retry := consumeErrorKind(err)
+			switch {
+			case !retry && consumeErr == nil:
 				consumeErr = fmt.Errorf("consume %s partition %d: %w", topic, part, err)
+			case retry && retryErr == nil:
+				retryKind, retryErr = kind, err
 			}
 		})
 		if consumeErr != nil {
@@ -130,10 +171,22 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if done || p.shouldCut(now) {
 			p.cut(false)
 		}
+		idle := fetches.NumRecords() == 0 && p.pending.records == 0
 		p.mu.Unlock()
+		p.setCaughtUp(idle)
 		cl.AllowRebalance()
 		if done {
 			return finish(true)
+		}
+		if retryErr != nil {
+			attempt, backoff := p.consumerFailed(retryKind, retryErr)
+			p.cfg.log.Warn("consumer error, retrying", "kind", retryKind, "attempt", attempt, "backoff", backoff, "err", retryErr)
+			select {
+			case <-time.After(backoff):
+			case <-runCtx.Done():
+			}
+		} else {
+			p.consumerProgress(false, fetches.NumRecords() > 0)
 		}
 	}
 }
@@ -309,8 +362,16 @@ func (p *Pipeline) assign(ctx context.Context, offsets map[string]map[int32]kgo.
 	}
 	p.mu.Lock()
 	maps.Copy(p.parts, loaded)
+	p.setOwned()
 	p.mu.Unlock()
 	return offsets, nil
+}
+
+// assigned ends a retry spell of group errors: kgo calls it after every
+// successful join, whether or not it brought new partitions.
+func (p *Pipeline) assigned(context.Context, *kgo.Client, map[string][]int32) {
+	p.setJoined()
+	p.consumerProgress(true, false)
 }
 
 // revoked commits what was read from the partitions being taken away, then
@@ -324,15 +385,22 @@ func (p *Pipeline) revoked(_ context.Context, _ *kgo.Client, lost map[string][]i
 	for _, id := range lost[p.cfg.topic] {
 		delete(p.parts, id)
 	}
+	p.setOwned()
 }
 
 // lost forgets partitions without committing: another member may own them.
+// What was read from them and not yet cut is dropped too; they are read
+// again from their stored checkpoints when assigned again.
 func (p *Pipeline) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, id := range lost[p.cfg.topic] {
+	ids := lost[p.cfg.topic]
+	for _, id := range ids {
 		delete(p.parts, id)
+		delete(p.touched, id)
 	}
+	p.dropPending(ids)
+	p.setOwned()
 }
 
 // quote renders a value for a rejection detail, shortened to max bytes, as

@@ -20,6 +20,19 @@ type Metrics struct {
 	OpenSessions  prometheus.Gauge
 	Watermark     *prometheus.GaugeVec
 	LastCommit    prometheus.Gauge
+
+	// ConsumerErrors counts retried consumer errors by kind (group,
+	// coordinator, connection, broker); ConsumerRetrying is 1 while they
+	// are being retried; ConsumerPartitions is the partitions owned.
+	ConsumerErrors     *prometheus.CounterVec
+	ConsumerRetrying   prometheus.Gauge
+	ConsumerPartitions prometheus.Gauge
+	// CommitRetrying is 1 while a commit is being retried (the warehouse
+	// is unreachable or full); Restarts counts restarts of the pipeline
+	// from the stored checkpoints (a fenced commit, a transient failure
+	// outside a commit).
+	CommitRetrying prometheus.Gauge
+	Restarts       prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg (when not
@@ -42,13 +55,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cartwheel_watermark_seconds",
 			Help: "Event-time watermark per partition, Unix seconds."}, []string{"partition"}),
 		LastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_last_commit_timestamp_seconds", Help: "Wall time of the last commit."}),
+		ConsumerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cartwheel_consumer_errors_total",
+			Help: "Consumer errors retried, by kind (group, coordinator, connection, broker)."}, []string{"kind"}),
+		ConsumerRetrying: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_consumer_retrying",
+			Help: "1 while the consumer retries a group, coordinator or connection error."}),
+		ConsumerPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_consumer_partitions",
+			Help: "Partitions of the events topic this consumer owns."}),
+		CommitRetrying: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cartwheel_commit_retrying",
+			Help: "1 while a batch commit is being retried."}),
+		Restarts: prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_pipeline_restarts_total",
+			Help: "Restarts of the pipeline from the stored checkpoints after a fenced commit or a transient failure."}),
+	}
+	for _, k := range []string{ErrorKindGroup, ErrorKindCoordinator, ErrorKindConnection, ErrorKindBroker} {
+		m.ConsumerErrors.WithLabelValues(k)
 	}
 	for _, r := range event.Reasons() {
 		m.Rejected.WithLabelValues(r.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.Records, m.Accepted, m.Late, m.Rejected, m.Sessions, m.Batches, m.CommitErrors,
-			m.CommitSeconds, m.Freshness, m.OpenSessions, m.Watermark, m.LastCommit)
+			m.CommitSeconds, m.Freshness, m.OpenSessions, m.Watermark, m.LastCommit,
+			m.ConsumerErrors, m.ConsumerRetrying, m.ConsumerPartitions, m.CommitRetrying, m.Restarts)
 	}
 	return m
 }

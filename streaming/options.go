@@ -37,6 +37,9 @@ type config struct {
 	kopts       []kgo.Opt
 	observe     func(producedAt []int64, committedAt time.Time)
 	onOffsets   func(next map[int32]int64)
+
+	// groupProtocol is GroupProtocolConsumer or GroupProtocolClassic.
+	groupProtocol string
 }
 
 // Option configures a Pipeline.

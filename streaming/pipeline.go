@@ -41,6 +41,9 @@ type Pipeline struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	consumer consumerState
+	health   healthState
 }
 
 // Stats are running totals of a pipeline, as committed.
@@ -61,7 +64,7 @@ type pendingBatch struct {
 // New returns a pipeline that commits to store.
 func New(store Store, opts ...Option) (*Pipeline, error) {
 	c := config{
-		topic: DefaultTopic, dlq: DefaultDLQTopic, group: DefaultGroup,
+		topic: DefaultTopic, dlq: DefaultDLQTopic, group: DefaultGroup, groupProtocol: DefaultGroupProtocol,
 		gap: DefaultGap, lateness: DefaultLateness, idleTimeout: DefaultIdleTimeout,
 		batchSize: DefaultBatchSize, batchDelay: DefaultBatchDelay,
 		now: time.Now, log: slog.Default(),
@@ -76,6 +79,8 @@ func New(store Store, opts ...Option) (*Pipeline, error) {
 		return nil, fmt.Errorf("streaming: session gap %v and lateness %v must be positive", c.gap, c.lateness)
 	case c.batchSize <= 0 || c.batchDelay <= 0:
 		return nil, errors.New("streaming: batch size and delay must be positive")
+	case c.groupProtocol != GroupProtocolConsumer && c.groupProtocol != GroupProtocolClassic:
+		return nil, fmt.Errorf("streaming: group protocol %q: want %q or %q", c.groupProtocol, GroupProtocolConsumer, GroupProtocolClassic)
 	}
 	if c.stream == "" {
 		c.stream = LiveStream(c.topic, c.group)
