@@ -15,6 +15,7 @@ func Broker(ctx context.Context, cfg Config, listen, dataDir string, started fun
 		broker.WithTopics(broker.Topic{Name: cfg.Kafka.Topic, Partitions: cfg.Kafka.Partitions},
 			broker.Topic{Name: cfg.Kafka.DLQTopic, Partitions: cfg.Kafka.Partitions}),
 		broker.WithRetention(cfg.Kafka.RetentionBytes, cfg.Kafka.Retention),
+		broker.WithSessionTimeout(cfg.Kafka.SessionTimeout),
 		broker.WithLogger(log),
 	}
 	if dataDir != "" {
@@ -25,7 +26,7 @@ func Broker(ctx context.Context, cfg Config, listen, dataDir string, started fun
 		return err
 	}
 	defer b.Close()
-	log.Info("broker listening", "addr", b.Addrs()[0], "data_dir", dataDir)
+	log.Info("broker listening", "addr", b.Addrs()[0], "data_dir", dataDir, "session_timeout", cfg.Kafka.SessionTimeout)
 	if started != nil {
 		started(b.Addrs()[0])
 	}

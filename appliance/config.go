@@ -32,13 +32,32 @@ type Config struct {
 	// Token protects POST actions when HTTP is not bound to loopback; it
 	// may also come from CARTWHEEL_TOKEN.
 	Token string `yaml:"token"`
+	// HTTPHosts are names besides loopback names and IP addresses that a
+	// request's Host header may carry (a public name behind a proxy);
+	// any other Host is refused, which defeats DNS rebinding.
+	HTTPHosts []string `yaml:"http_hosts"`
 	// Project is a dbt-style project directory (default: the built-in one,
 	// see `cartwheel init`).
 	Project   string          `yaml:"project"`
+	Query     QueryConfig     `yaml:"query"`
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Streaming StreamingConfig `yaml:"streaming"`
 	Generator GeneratorConfig `yaml:"generator"`
 	LogLevel  string          `yaml:"log_level"`
+}
+
+// QueryConfig bounds user SQL — the HTTP API, `cartwheel query`, the
+// dashboards — so that no query can hold the appliance.
+type QueryConfig struct {
+	// Timeout stops a query (it is cancelled in the warehouse).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRows cuts a longer result, which then says so (truncated).
+	MaxRows int `yaml:"max_rows"`
+}
+
+// Limits returns the warehouse limits of user queries.
+func (q QueryConfig) Limits() warehouse.Limits {
+	return warehouse.Limits{Timeout: q.Timeout, MaxRows: q.MaxRows}
 }
 
 // KafkaConfig selects the event stream.
@@ -70,6 +89,12 @@ type KafkaConfig struct {
 	Retention      time.Duration `yaml:"retention"`
 	// SyncWrites fsyncs the embedded log on every produce.
 	SyncWrites bool `yaml:"sync_writes"`
+	// SessionTimeout is the embedded broker's (and `cartwheel broker`'s)
+	// KIP-848 group session timeout, heartbeats every fifth of it: a
+	// consumer restarted after a crash gets the dead process's
+	// partitions once it expires. At least 500ms. An external cluster
+	// sets its own (group.consumer.session.timeout.ms, 45 s in Kafka).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// TLS and SASL secure every client of an external cluster (see
 	// SecurityOptions); the embedded broker ignores them.
 	TLS  KafkaTLSConfig  `yaml:"tls"`
@@ -114,9 +139,11 @@ func DefaultConfig() Config {
 		DataDir:   "data",
 		Warehouse: warehouse.DefaultDSN,
 		HTTP:      "127.0.0.1:8080",
+		Query:     QueryConfig{Timeout: warehouse.DefaultLimits.Timeout, MaxRows: warehouse.DefaultLimits.MaxRows},
 		Kafka: KafkaConfig{
 			Topic: streaming.DefaultTopic, DLQTopic: streaming.DefaultDLQTopic, Group: streaming.DefaultGroup,
 			Partitions: broker.DefaultPartitions, RetentionBytes: broker.DefaultRetentionBytes, Retention: broker.DefaultRetention,
+			SessionTimeout: broker.DefaultSessionTimeout,
 		},
 		Streaming: StreamingConfig{
 			SessionGap: streaming.DefaultGap, AllowedLateness: streaming.DefaultLateness, IdleTimeout: streaming.DefaultIdleTimeout,
@@ -182,6 +209,14 @@ func (c Config) Validate() error {
 	if c.Streaming.BatchSize <= 0 || c.Streaming.BatchDelay <= 0 {
 		bad("streaming.batch_size and batch_delay must be positive")
 	}
+	if c.Query.Timeout <= 0 || c.Query.MaxRows <= 0 {
+		bad("query.timeout and query.max_rows must be positive")
+	}
+	for _, h := range c.HTTPHosts {
+		if h == "" || strings.ContainsAny(h, ":/ ") {
+			bad("http_hosts: %q is not a host name (no port, scheme or path)", h)
+		}
+	}
 	c.Kafka.validate(bad)
 	c.Generator.validate(bad)
 	if len(errs) > 0 {
@@ -216,6 +251,9 @@ func (k KafkaConfig) validate(bad func(string, ...any)) {
 	// record, and -1 is unlimited: neither is what such a setting says.
 	if k.RetentionBytes <= 0 {
 		bad("kafka.retention_bytes must be positive")
+	}
+	if k.SessionTimeout < 500*time.Millisecond {
+		bad("kafka.session_timeout must be at least 500ms")
 	}
 	if k.Retention < time.Millisecond {
 		bad("kafka.retention must be at least 1ms")

@@ -30,8 +30,9 @@ func TestDefaultConfigMatchesREADME(t *testing.T) {
 		DataDir:   "data",
 		Warehouse: "duckdb://data/cartwheel.duckdb",
 		HTTP:      "127.0.0.1:8080",
+		Query:     QueryConfig{Timeout: 30 * time.Second, MaxRows: 100000},
 		Kafka: KafkaConfig{Topic: "events", DLQTopic: "events.dlq", Group: "cartwheel", Partitions: 8,
-			RetentionBytes: 536870912, Retention: 168 * time.Hour},
+			RetentionBytes: 536870912, Retention: 168 * time.Hour, SessionTimeout: 10 * time.Second},
 		Streaming: StreamingConfig{SessionGap: 30 * time.Minute, AllowedLateness: 10 * time.Minute,
 			IdleTimeout: 30 * time.Second, BatchSize: 100000, BatchDelay: 50 * time.Millisecond},
 		Generator: GeneratorConfig{Rate: 2000, Seed: 1, Speedup: 60, Backfill: 24 * time.Hour,
@@ -194,6 +195,9 @@ func TestValidate(t *testing.T) {
 			c.Generator.OutOfOrder, c.Generator.Late, c.Generator.Duplicate, c.Generator.Malformed = 0.25, 0.25, 0.25, 0.25
 		}, nil},
 		{"smallest retention", func(c *Config) { c.Kafka.RetentionBytes, c.Kafka.Retention = 1, time.Millisecond }, nil},
+		{"smallest session timeout", func(c *Config) { c.Kafka.SessionTimeout = 500 * time.Millisecond }, nil},
+		{"session timeout too short", func(c *Config) { c.Kafka.SessionTimeout = 499 * time.Millisecond },
+			[]string{"kafka.session_timeout must be at least 500ms"}},
 		{"other warehouses", func(c *Config) { c.Warehouse = "postgresql://u@h/db" }, nil},
 		{"in-memory DuckDB", func(c *Config) { c.Warehouse = "duckdb://:memory:" }, nil},
 		{"longest topic name", func(c *Config) { c.Kafka.Topic = strings.Repeat("a", 249) }, nil},
@@ -247,6 +251,12 @@ func TestValidate(t *testing.T) {
 			[]string{`warehouse DSN "": want duckdb://PATH, postgres://… or redshift://…`}},
 		{"unknown warehouse scheme", func(c *Config) { c.Warehouse = "mysql://u:secret@h/db" },
 			[]string{`warehouse DSN "mysql://u:xxxxx@h/db": unknown scheme "mysql" (want duckdb://PATH, postgres://… or redshift://…)`}},
+		{"no query time limit", func(c *Config) { c.Query.Timeout = 0 },
+			[]string{"query.timeout and query.max_rows must be positive"}},
+		{"negative row limit", func(c *Config) { c.Query.MaxRows = -1 },
+			[]string{"query.timeout and query.max_rows must be positive"}},
+		{"http host with a port", func(c *Config) { c.HTTPHosts = []string{"dash.example.com:443"} },
+			[]string{`http_hosts: "dash.example.com:443" is not a host name (no port, scheme or path)`}},
 		{"duckdb threads not a number", func(c *Config) { c.Warehouse = "duckdb://x.duckdb?threads=abc" },
 			[]string{`warehouse DSN "duckdb://x.duckdb?threads=abc": threads=abc: want a positive number`}},
 		{"redshift staging without a role", func(c *Config) { c.Warehouse = "redshift://u:secret@h/db?s3_bucket=b1b" },
@@ -420,11 +430,11 @@ func TestDuckDBPathEmpty(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)
-	if _, err := Query(shortCtx(t, 10*time.Second), "duckdb://", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "empty path") {
-		t.Errorf(`Query("duckdb://") = %v, want the warehouse's "empty path"`, err)
-	}
 	c := DefaultConfig()
 	c.Warehouse = "duckdb://"
+	if _, err := Query(shortCtx(t, 10*time.Second), c, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "empty path") {
+		t.Errorf(`Query("duckdb://") = %v, want the warehouse's "empty path"`, err)
+	}
 	if _, err := Replay(shortCtx(t, 10*time.Second), c, filepath.Join(dir, "missing.jsonl"), slog.New(slog.DiscardHandler)); err == nil ||
 		!strings.Contains(err.Error(), `warehouse DSN "duckdb://": empty path`) {
 		t.Errorf(`Replay into "duckdb://" = %v, want the invalid configuration`, err)

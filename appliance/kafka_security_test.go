@@ -467,7 +467,7 @@ func TestRunSecureExternalKafka(t *testing.T) {
 	if err := Run(context.Background(), cfg, RunOptions{Duration: 6 * time.Second}, log); err != nil {
 		t.Fatalf("Run = %v\n%s", err, logs.String())
 	}
-	r, err := Query(shortCtx(t, 30*time.Second), cfg.Warehouse, "SELECT count(*) FROM events")
+	r, err := Query(shortCtx(t, 30*time.Second), cfg, "SELECT count(*) FROM events")
 	if err != nil {
 		t.Fatal(err)
 	}

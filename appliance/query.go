@@ -13,7 +13,8 @@ import (
 // running appliance is queried through that appliance's HTTP API (DuckDB
 // lets one process open the file for writing); otherwise the warehouse is
 // opened directly, read-only.
-func Query(ctx context.Context, dsn, query string) (*result.Set, error) {
+func Query(ctx context.Context, cfg Config, query string) (*result.Set, error) {
+	dsn := cfg.Warehouse
 	if path := DuckDBPath(dsn); path != "" {
 		info, lock, err := findAppliance(ctx, path)
 		switch {
@@ -26,7 +27,7 @@ func Query(ctx context.Context, dsn, query string) (*result.Set, error) {
 			defer lock.Unlock()
 		}
 	}
-	db, err := warehouse.Open(ctx, dsn, warehouse.ReadOnlyAccess())
+	db, err := warehouse.Open(ctx, dsn, warehouse.ReadOnlyAccess(), warehouse.QueryLimits(cfg.Query.Limits()))
 	if err != nil {
 		return nil, err
 	}

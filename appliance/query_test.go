@@ -70,7 +70,7 @@ func TestQueryThroughRunningAppliance(t *testing.T) {
 			runningAppliance(t, db, srv, tc.token)
 			q.Answer(answer, tc.err)
 
-			res, err := Query(shortCtx(t, 10*time.Second), "duckdb://"+db, "SELECT 1")
+			res, err := Query(shortCtx(t, 10*time.Second), dsnConfig("duckdb://"+db), "SELECT 1")
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("Query = %v, want error %q", err, tc.wantErr)
@@ -106,7 +106,7 @@ func TestQueryApplianceNotAnswering(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "w.duckdb")
 	runningAppliance(t, db, srv, "tok")
 	srv.Close() // the runtime file points at a closed port
-	_, err := Query(shortCtx(t, 10*time.Second), "duckdb://"+db, "SELECT 1")
+	_, err := Query(shortCtx(t, 10*time.Second), dsnConfig("duckdb://"+db), "SELECT 1")
 	if err == nil || !strings.Contains(err.Error(), "ask the running appliance") {
 		t.Fatalf("Query = %v", err)
 	}
@@ -119,7 +119,7 @@ func TestQueryApplianceAnswersNonJSON(t *testing.T) {
 	defer srv.Close()
 	db := filepath.Join(t.TempDir(), "w.duckdb")
 	runningAppliance(t, db, srv, "tok")
-	_, err := Query(shortCtx(t, 10*time.Second), "duckdb://"+db, "SELECT 1")
+	_, err := Query(shortCtx(t, 10*time.Second), dsnConfig("duckdb://"+db), "SELECT 1")
 	if err == nil || !strings.Contains(err.Error(), "502 Bad Gateway") {
 		t.Fatalf("Query = %v, want the HTTP status", err)
 	}
@@ -150,7 +150,9 @@ func TestQueryDirect(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Query(ctx, "duckdb://"+db, tc.sql)
+			cfg := DefaultConfig()
+			cfg.Warehouse = "duckdb://" + db
+			res, err := Query(ctx, cfg, tc.sql)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Query = %v, want %v", err, tc.wantErr)
@@ -174,7 +176,7 @@ func TestQueryDirect(t *testing.T) {
 }
 
 func TestQueryDirectMissingFile(t *testing.T) {
-	_, err := Query(shortCtx(t, 30*time.Second), "duckdb://"+filepath.Join(t.TempDir(), "missing.duckdb"), "SELECT 1")
+	_, err := Query(shortCtx(t, 30*time.Second), dsnConfig("duckdb://"+filepath.Join(t.TempDir(), "missing.duckdb")), "SELECT 1")
 	if err == nil {
 		t.Fatal("Query of a missing DuckDB file succeeded")
 	}
@@ -389,4 +391,11 @@ func TestModelsBadRequestThroughTheAPI(t *testing.T) {
 	if !errors.As(err, &ce) || ce.StatusCode != http.StatusBadRequest || err.Error() != `unknown models command "deploy" (want run, test or build)` {
 		t.Fatalf("Models = %#v", err)
 	}
+}
+
+// dsnConfig is the default configuration on warehouse dsn.
+func dsnConfig(dsn string) Config {
+	c := DefaultConfig()
+	c.Warehouse = dsn
+	return c
 }

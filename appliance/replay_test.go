@@ -46,7 +46,7 @@ func tables(t *testing.T, dsn string) map[string][][]any {
 		"sessions": `SELECT session_id, user_id, session_start, session_end, event_count, revenue FROM sessions ORDER BY session_id`,
 		"rejected": `SELECT kafka_partition, kafka_offset, reason FROM rejected_events ORDER BY kafka_partition, kafka_offset`,
 	} {
-		res, err := Query(shortCtx(t, 30*time.Second), dsn, q)
+		res, err := Query(shortCtx(t, 30*time.Second), dsnConfig(dsn), q)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

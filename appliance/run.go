@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		bopts := []broker.Option{
 			broker.WithDataDir(filepath.Join(cfg.DataDir, "kafka")), broker.WithTopics(topics...),
 			broker.WithRetention(cfg.Kafka.RetentionBytes, cfg.Kafka.Retention), broker.WithLogger(log),
+			broker.WithSessionTimeout(cfg.Kafka.SessionTimeout),
 		}
 		if cfg.Kafka.SyncWrites {
 			bopts = append(bopts, broker.WithSyncWrites())
@@ -103,7 +104,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		}
 		defer lock.Unlock()
 	}
-	db, err := warehouse.Open(ctx, cfg.Warehouse)
+	db, err := warehouse.Open(ctx, cfg.Warehouse, warehouse.QueryLimits(cfg.Query.Limits()))
 	if err != nil {
 		return err
 	}
@@ -146,6 +147,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	}
 	started := time.Now()
 	server := api.New(db,
+		api.WithAllowedHosts(cfg.HTTPHosts...),
 		api.WithToken(token),
 		api.WithGatherer(reg),
 		api.WithLogger(log),

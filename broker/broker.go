@@ -29,7 +29,20 @@ const (
 	DefaultRetention      = 7 * 24 * time.Hour
 	segmentBytes          = 16 << 20
 	retentionInterval     = time.Minute
+	// DefaultSessionTimeout is the KIP-848 group session timeout: how long
+	// the coordinator keeps a member that stopped heartbeating — a crashed
+	// consumer — and its partitions. A restarted consumer is a new member
+	// and waits that long for the partitions its dead predecessor held.
+	// Kafka's 45 s is made for networks and multi-second pauses; the
+	// embedded broker serves loopback clients, so 10 s (heartbeats every
+	// 2 s: four can be missed) keeps crash recovery short without fencing
+	// a consumer that is merely busy.
+	DefaultSessionTimeout = 10 * time.Second
 )
+
+// minSessionTimeout bounds WithSessionTimeout from below: a heartbeat
+// every 100ms is already a busy loop for the coordinator and the client.
+const minSessionTimeout = 500 * time.Millisecond
 
 // Topic is a topic to create.
 type Topic struct {
@@ -46,6 +59,7 @@ type config struct {
 	syncWrites     bool
 	inMemory       bool
 	segmentBytes   int
+	sessionTimeout time.Duration
 	log            *slog.Logger
 }
 
@@ -84,6 +98,17 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // segments keep a short-lived log's memory close to its content.
 func WithSegmentBytes(n int) Option { return func(c *config) { c.segmentBytes = n } }
 
+// WithSessionTimeout sets the session timeout of KIP-848 consumer groups
+// (group.consumer.session.timeout.ms, default DefaultSessionTimeout) and
+// their heartbeat interval to a fifth of it: the coordinator sends the
+// interval in every heartbeat response, and the client heartbeats at that
+// pace. Start refuses a timeout under 500ms.
+//
+// Classic groups are not affected: there each client chooses its session
+// timeout (franz-go: 45 s), and a static member (instance id) that
+// restarts replaces its old self at once.
+func WithSessionTimeout(d time.Duration) Option { return func(c *config) { c.sessionTimeout = d } }
+
 // WithInProcessClients serves the broker to clients in this process only,
 // over in-memory connections instead of TCP: they connect with
 // ClientOptions, and nothing else can reach the broker (replay's broker is
@@ -105,7 +130,8 @@ type Broker struct {
 // Start starts the embedded broker and creates its topics.
 func Start(opts ...Option) (*Broker, error) {
 	c := config{
-		retentionBytes: DefaultRetentionBytes, retention: DefaultRetention, segmentBytes: segmentBytes, log: slog.Default(),
+		retentionBytes: DefaultRetentionBytes, retention: DefaultRetention, segmentBytes: segmentBytes,
+		sessionTimeout: DefaultSessionTimeout, log: slog.Default(),
 	}
 	for _, o := range opts {
 		o(&c)
@@ -116,8 +142,19 @@ func Start(opts ...Option) (*Broker, error) {
 	if c.retention < time.Millisecond {
 		return nil, fmt.Errorf("broker: retention must be at least 1ms, got %v", c.retention)
 	}
+	if c.sessionTimeout < minSessionTimeout {
+		return nil, fmt.Errorf("broker: session timeout must be at least %v, got %v", minSessionTimeout, c.sessionTimeout)
+	}
 	b := &Broker{cfg: c}
-	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(DefaultPartitions)}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1), kfake.DefaultNumPartitions(DefaultPartitions),
+		// Options win over configs persisted in the data dir, so a
+		// restart applies a changed timeout.
+		kfake.BrokerConfigs(map[string]string{
+			"group.consumer.session.timeout.ms":    strconv.FormatInt(c.sessionTimeout.Milliseconds(), 10),
+			"group.consumer.heartbeat.interval.ms": strconv.FormatInt((c.sessionTimeout / 5).Milliseconds(), 10),
+		}),
+	}
 	switch {
 	case c.inMemory:
 		b.mem = newMemListener()

@@ -38,11 +38,18 @@ Timestamps are UTC; money is exact.`,
 			if cmd.Flags().Changed("warehouse") {
 				cfg.Warehouse = dsn
 			}
-			res, err := appliance.Query(cmd.Context(), cfg.Warehouse, args[0])
+			res, err := appliance.Query(cmd.Context(), cfg, args[0])
 			if err != nil {
 				return err
 			}
-			return writeResult(cmd.OutOrStdout(), res, format)
+			if err := writeResult(cmd.OutOrStdout(), res, format); err != nil {
+				return err
+			}
+			if res.Truncated {
+				// On stderr, so that the CSV or JSON on stdout stays clean.
+				fmt.Fprintf(cmd.ErrOrStderr(), "cartwheel: result truncated to its first %d rows (query.max_rows)\n", res.RowLimit)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dsn, "warehouse", "", "warehouse DSN (default duckdb://data/cartwheel.duckdb)")
