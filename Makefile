@@ -10,7 +10,7 @@ BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
 RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/...
 
-.PHONY: build run test test-unit test-e2e torture bench lint fuzz clean
+.PHONY: build run test test-unit test-e2e torture fuzz-one bench lint fuzz clean
 
 build:
 	$(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/cartwheel
@@ -44,10 +44,27 @@ lint:
 	$(GO) vet $(GOFLAGS_) ./...
 
 # Crashes, concurrent starts, outages, a full disk, hostile input and
-# clients (e2e/torture_*_test.go, build tag torture), then fuzzing. Each
-# case prints one "TORTURE case: figures" line.
+# clients (e2e/torture_*_test.go, build tag torture), then each fuzz target
+# for FUZZTIME. Each case prints one "TORTURE case: figures" line.
+FUZZTIME ?= 2m
+# package:target, every fuzz target of the repository.
+FUZZ_TARGETS := ./event/:FuzzDecode ./warehouse/:FuzzCountStatements ./models/:FuzzSelector ./models/:FuzzTemplate
+
 torture:
 	$(GO) test $(GOFLAGS_),torture -count=1 -timeout 60m -run '^TestTorture' -v ./e2e/ 2>&1 | tee /tmp/cartwheel-torture.log | grep -E '^(TORTURE|--- FAIL|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0
+	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-one PKG=$${t%%:*} TARGET=$${t##*:} || exit 1; done
+
+# One fuzz target for FUZZTIME, as one TORTURE line (the log of the run is
+# in /tmp/cartwheel-fuzz-TARGET.log; a failing input lands in the package's
+# testdata/fuzz/TARGET/ and then runs with every `go test`).
+fuzz-one:
+	@log=/tmp/cartwheel-fuzz-$(TARGET).log; start=$$(date +%s); \
+	if $(GO) test -run '^$$' -fuzz '^$(TARGET)$$' -fuzztime $(FUZZTIME) $(PKG) >$$log 2>&1; then \
+		execs=$$(grep -oE 'execs: [0-9]+' $$log | tail -1 | grep -oE '[0-9]+'); \
+		echo "TORTURE fuzz $(TARGET): $(FUZZTIME) ($$(( $$(date +%s) - start )) s with the build), $${execs:-?} execs, no failure"; \
+	else \
+		echo "TORTURE fuzz $(TARGET): FAILED after $$(( $$(date +%s) - start )) s"; tail -n 30 $$log; exit 1; \
+	fi
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/

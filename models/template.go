@@ -109,7 +109,8 @@ func newEngine(fsys fs.FS) *engine {
 }
 
 // parse parses a template file (or a virtual one) into a template.
-func (e *engine) parse(file, src string) (*exec.Template, error) {
+func (e *engine) parse(file, src string) (_ *exec.Template, err error) {
+	defer engineFailure(file, &err)
 	if _, err := fs.Stat(e.loader.fsys, file); err != nil {
 		e.loader.virtual[file] = src
 	}
@@ -118,6 +119,16 @@ func (e *engine) parse(file, src string) (*exec.Template, error) {
 		return nil, templateError(file, src, err, nil)
 	}
 	return t, nil
+}
+
+// engineFailure turns a panic of the template engine into the file's
+// template error: gonja panics on some malformed templates (an empty
+// {% raw %} block, for one), and one bad model must fail its load or
+// build, not the process.
+func engineFailure(file string, err *error) {
+	if r := recover(); r != nil {
+		*err = &TemplateError{File: file, Msg: fmt.Sprintf("the template engine failed on this template: %v", r)}
+	}
 }
 
 // renderState is the state of one render of one node.
@@ -264,7 +275,8 @@ func (x exceptions) GetAttribute(name string) (*exec.Value, bool) {
 
 // render renders a node's template (or another template of the project in
 // the node's context).
-func (e *engine) render(st *renderState, t *exec.Template, file, src string) (string, error) {
+func (e *engine) render(st *renderState, t *exec.Template, file, src string) (_ string, err error) {
+	defer engineFailure(file, &err)
 	ctx := st.context()
 	if err := e.bindMacros(ctx); err != nil {
 		return "", err
@@ -349,7 +361,12 @@ func templateError(file, src string, err error, failure error) *TemplateError {
 
 // findCall finds `call('name'` in the source: its line and column.
 func findCall(src, call, name string) (int, int) {
-	re := regexp.MustCompile(regexp.QuoteMeta(call) + `\s*\((?:[^)]*,\s*)?\s*['"]` + regexp.QuoteMeta(name) + `['"]`)
+	// Not MustCompile: a name that is not valid UTF-8 (a model saved in
+	// Latin-1) makes an invalid pattern, and the error must not panic.
+	re, err := regexp.Compile(regexp.QuoteMeta(call) + `\s*\((?:[^)]*,\s*)?\s*['"]` + regexp.QuoteMeta(name) + `['"]`)
+	if err != nil {
+		return 0, 0
+	}
 	loc := re.FindStringIndex(src)
 	if loc == nil {
 		return 0, 0

@@ -40,22 +40,23 @@ func countStatements(q string) int {
 			if depth > 0 {
 				i = len(q)
 			}
+		case isIdentStart(c):
+			// A name or keyword runs on over letters, digits, "_" and "$"
+			// (PostgreSQL's and DuckDB's lexers): "a$b$" is one name, not
+			// "a" and a dollar quote, which would hide what follows it.
+			content = true
+			j := i + 1
+			for j < len(q) && (isIdentStart(q[j]) || q[j] >= '0' && q[j] <= '9' || q[j] == '$') {
+				j++
+			}
+			if j-i == 1 && (c == 'E' || c == 'e') && j < len(q) && q[j] == '\'' {
+				i = skipQuoted(q, j, true) // E'…': backslash escapes
+				continue
+			}
+			i = j - 1
 		case c == '\'' || c == '"':
 			content = true
-			backslash := c == '\'' && i > 0 && (q[i-1] == 'E' || q[i-1] == 'e')
-			for i++; i < len(q); i++ {
-				if backslash && q[i] == '\\' {
-					i++
-					continue
-				}
-				if q[i] == c {
-					if i+1 < len(q) && q[i+1] == c { // doubled quote
-						i++
-						continue
-					}
-					break
-				}
-			}
+			i = skipQuoted(q, i, false)
 		case c == '$':
 			content = true
 			if end := strings.IndexByte(q[i+1:], '$'); end >= 0 && isDollarTag(q[i+1:i+1+end]) {
@@ -76,6 +77,33 @@ func countStatements(q string) int {
 	return n
 }
 
+// skipQuoted returns the index of the quote that closes the string or
+// quoted identifier opening at q[i] (len(q) when it is not closed); a
+// doubled quote stands for one, and with backslash so does \'.
+func skipQuoted(q string, i int, backslash bool) int {
+	c := q[i]
+	for i++; i < len(q); i++ {
+		if backslash && q[i] == '\\' {
+			i++
+			continue
+		}
+		if q[i] == c {
+			if i+1 < len(q) && q[i+1] == c { // doubled quote
+				i++
+				continue
+			}
+			return i
+		}
+	}
+	return len(q)
+}
+
+// isIdentStart reports whether c can start a name or keyword: a letter,
+// "_" or any byte of a non-ASCII character.
+func isIdentStart(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
 // isDollarTag reports whether s can sit between the dollars of a
 // dollar-quote ($$ or $tag$); $1 is a parameter, not a quote.
 func isDollarTag(s string) bool {
@@ -87,4 +115,73 @@ func isDollarTag(s string) bool {
 		return false
 	}
 	return true
+}
+
+// explained returns the statement an EXPLAIN statement explains: q without
+// its leading EXPLAIN, ANALYZE (or ANALYSE) and parenthesized options, and
+// false when q does not start that way. EXPLAIN ANALYZE runs the statement
+// it explains, so the read-only guard checks that one too.
+func explained(q string) (string, bool) {
+	i := skipBlanks(q, 0)
+	w, i := word(q, i)
+	if !strings.EqualFold(w, "EXPLAIN") {
+		return "", false
+	}
+	i = skipBlanks(q, i)
+	if w, j := word(q, i); strings.EqualFold(w, "ANALYZE") || strings.EqualFold(w, "ANALYSE") {
+		i = skipBlanks(q, j)
+	}
+	if i < len(q) && q[i] == '(' {
+		end := strings.IndexByte(q[i:], ')')
+		if end < 0 {
+			return "", false
+		}
+		i = skipBlanks(q, i+end+1)
+	}
+	if i >= len(q) {
+		return "", false
+	}
+	return q[i:], true
+}
+
+// skipBlanks returns the index of the first byte at or after i that is
+// neither blank nor inside a comment.
+func skipBlanks(q string, i int) int {
+	for i < len(q) {
+		switch {
+		case q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '\f':
+			i++
+		case strings.HasPrefix(q[i:], "--"):
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(q[i:], "/*"):
+			depth := 0
+			for ; i < len(q); i++ {
+				if strings.HasPrefix(q[i:], "/*") {
+					depth++
+					i++
+				} else if strings.HasPrefix(q[i:], "*/") {
+					depth--
+					i++
+					if depth == 0 {
+						i++
+						break
+					}
+				}
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// word returns the run of ASCII letters at q[i:] and the index after it.
+func word(q string, i int) (string, int) {
+	j := i
+	for j < len(q) && (q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z') {
+		j++
+	}
+	return q[i:j], j
 }

@@ -41,17 +41,6 @@ func TestCountStatements(t *testing.T) {
 	}
 }
 
-func FuzzCountStatements(f *testing.F) {
-	for _, s := range []string{"SELECT 1; SELECT 2", "SELECT ';'", "$$;$$", "/* ; */", "E'\\';'"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, q string) {
-		if n := countStatements(q); n < 0 || n > len(q) {
-			t.Fatalf("countStatements(%q) = %d", q, n)
-		}
-	})
-}
-
 func TestQueryReadOnlyRefusesStatementLists(t *testing.T) {
 	ctx := t.Context()
 	db, err := Open(ctx, "duckdb://:memory:")
@@ -63,6 +52,16 @@ func TestQueryReadOnlyRefusesStatementLists(t *testing.T) {
 		"CREATE TABLE probe AS SELECT 1 AS x; SELECT 1",
 		"INSERT INTO cartwheel_meta VALUES ('probe', 'x'); SELECT 1",
 		"DELETE FROM cartwheel_meta",
+		// "$" continues a name ("a$b$" is one identifier), so it must not
+		// open a dollar quote that hides the statements after it.
+		"CREATE TABLE probe AS SELECT 1 AS x$q$; SELECT 1",
+		"INSERT INTO cartwheel_meta SELECT 'probe' AS k$q$, 'x'; SELECT 1",
+		// EXPLAIN ANALYZE runs the statement it explains.
+		"EXPLAIN ANALYZE CREATE TABLE probe AS SELECT 1 AS x",
+		"EXPLAIN ANALYZE INSERT INTO cartwheel_meta VALUES ('probe', 'x')",
+		"EXPLAIN /* c */ analyse DELETE FROM cartwheel_meta",
+		"EXPLAIN (ANALYZE) DELETE FROM cartwheel_meta",
+		"EXPLAIN DELETE FROM cartwheel_meta",
 	} {
 		if _, err := db.QueryReadOnly(ctx, q); !errors.Is(err, result.ErrReadOnly) {
 			t.Errorf("QueryReadOnly(%q) = %v, want ErrReadOnly", q, err)
@@ -81,5 +80,44 @@ func TestQueryReadOnlyRefusesStatementLists(t *testing.T) {
 	}
 	if n := r.Rows[0][0]; n != int64(0) {
 		t.Errorf("a refused statement list inserted a row (count %v)", n)
+	}
+}
+
+func TestQueryReadOnlyExplain(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, "duckdb://:memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"EXPLAIN SELECT 1",
+		"EXPLAIN ANALYZE SELECT count(*) FROM cartwheel_meta",
+		"explain -- why\n analyze WITH x AS (SELECT 1) SELECT * FROM x",
+	} {
+		if _, err := db.QueryReadOnly(ctx, q); err != nil {
+			t.Errorf("QueryReadOnly(%q) = %v, want a plan", q, err)
+		}
+	}
+}
+
+func TestExplained(t *testing.T) {
+	for _, tc := range []struct {
+		q, want string
+		ok      bool
+	}{
+		{"EXPLAIN SELECT 1", "SELECT 1", true},
+		{"explain analyze DELETE FROM t", "DELETE FROM t", true},
+		{" /* a /* b */ */ EXPLAIN -- c\nANALYSE\tSELECT 1", "SELECT 1", true},
+		{"EXPLAIN (ANALYZE, FORMAT json) DELETE FROM t", "DELETE FROM t", true},
+		{"EXPLAIN (ANALYZE DELETE FROM t", "", false},
+		{"EXPLAIN", "", false},
+		{"EXPLAINX SELECT 1", "", false},
+		{"SELECT 1", "", false},
+	} {
+		got, ok := explained(tc.q)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("explained(%q) = %q, %v; want %q, %v", tc.q, got, ok, tc.want, tc.ok)
+		}
 	}
 }
