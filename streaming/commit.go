@@ -28,9 +28,13 @@ func (p *Pipeline) commitLoop(ctx context.Context, cl *kgo.Client) {
 func (p *Pipeline) commitWithRetry(ctx context.Context, cl *kgo.Client, b *pendingBatch) error {
 	backoff := 100 * time.Millisecond
 	uncertain := false // an earlier attempt may have committed before failing
+	// The rejected records go to the dead-letter topic once per batch, not
+	// once per attempt: a warehouse outage of minutes would otherwise copy
+	// them there at every retry.
+	dlqSent := false
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := p.commit(ctx, cl, b)
+		err := p.commit(ctx, cl, b, &dlqSent)
 		if err != nil && uncertain && event.IsFenced(err) && p.landed(ctx, b) {
 			err = nil // the connection broke after our COMMIT went through
 		}
@@ -68,26 +72,58 @@ func (p *Pipeline) landed(ctx context.Context, b *pendingBatch) bool {
 }
 
 // commit sends the batch's rejected records to the dead-letter topic
-// (at least once: they are acknowledged before the warehouse commit) and
-// commits the batch.
-func (p *Pipeline) commit(ctx context.Context, cl *kgo.Client, b *pendingBatch) error {
-	if len(b.Rejected) > 0 && p.cfg.dlq != "" {
+// unless *dlqSent says an earlier attempt did (at least once: they are
+// acknowledged before the warehouse commit) and commits the batch.
+func (p *Pipeline) commit(ctx context.Context, cl *kgo.Client, b *pendingBatch, dlqSent *bool) error {
+	if len(b.Rejected) > 0 && p.cfg.dlq != "" && !*dlqSent {
 		recs := make([]*kgo.Record, len(b.Rejected))
-		for i, r := range b.Rejected {
-			recs[i] = &kgo.Record{
-				Topic: p.cfg.dlq, Key: r.Key, Value: r.Payload,
-				Headers: []kgo.RecordHeader{
-					{Key: "reason", Value: []byte(r.Reason.String())},
-					{Key: "detail", Value: []byte(r.Detail)},
-					{Key: "source", Value: []byte(p.cfg.topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10))},
-				},
-			}
+		for i := range b.Rejected {
+			recs[i] = p.dlqRecord(&b.Rejected[i])
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return event.Transient(fmt.Errorf("produce to %s: %w", p.cfg.dlq, err))
 		}
+		*dlqSent = true
 	}
 	return p.store.Commit(ctx, &b.Batch)
+}
+
+// dlqBatchMaxBytes is the producer's batch limit (consume.go), and
+// dlqMaxRecordBytes what a dead-letter record may take of it: the rest is
+// the batch's and the record's framing.
+const (
+	dlqBatchMaxBytes  = 1 << 20
+	dlqMaxRecordBytes = dlqBatchMaxBytes - 1<<10
+)
+
+// dlqRecord is the dead-letter record of r: its value and key, and why
+// and where it was rejected in headers. A record too large to produce
+// with its headers — possible only for one of about 1 MiB from a producer
+// other than Cartwheel's — keeps the head of its value and says so in a
+// "truncated" header (the original size): the producer would refuse it
+// whole, and retrying a refusal that cannot change would hold the
+// pipeline for good. rejected_events keeps its head too.
+func (p *Pipeline) dlqRecord(r *event.Rejected) *kgo.Record {
+	rec := &kgo.Record{
+		Topic: p.cfg.dlq, Key: r.Key, Value: r.Payload,
+		Headers: []kgo.RecordHeader{
+			{Key: "reason", Value: []byte(r.Reason.String())},
+			{Key: "detail", Value: []byte(r.Detail)},
+			{Key: "source", Value: []byte(p.cfg.topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10))},
+		},
+	}
+	size := func() int {
+		n := len(rec.Key) + len(rec.Value)
+		for _, h := range rec.Headers {
+			n += len(h.Key) + len(h.Value) + 10 // and their varint lengths
+		}
+		return n
+	}
+	if size() > dlqMaxRecordBytes {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "truncated", Value: []byte(strconv.Itoa(len(r.Payload)))})
+		rec.Value = rec.Value[:max(0, len(rec.Value)-(size()-dlqMaxRecordBytes))]
+	}
+	return rec
 }
 
 func (p *Pipeline) committed(b *pendingBatch, took time.Duration) {

@@ -73,6 +73,11 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		kgo.FetchMaxBytes(8 << 20),
 		kgo.FetchMaxPartitionBytes(1 << 20),
 		kgo.ProducerLinger(0),
+		// The dead-letter producer must take any record the events topic
+		// holds, plus its headers: records of up to 1 MiB (the file
+		// producer's limit, and Kafka's default message.max.bytes), where
+		// franz-go's default batch limit is 1,000,012 bytes (dlqRecord).
+		kgo.ProducerBatchMaxBytes(dlqBatchMaxBytes),
 	}, p.cfg.kopts...)
 	if p.cfg.groupProtocol == GroupProtocolConsumer {
 		// KIP-848: no JoinGroup barrier for a restarted member to wait

@@ -42,10 +42,10 @@ func TestHealthReady(t *testing.T) {
 
 func TestRestartable(t *testing.T) {
 	for err, want := range map[error]bool{
-		fmt.Errorf("commit batch: %w", &event.FencedError{Partition: 3}): true,
+		fmt.Errorf("commit batch: %w", &event.FencedError{Partition: 3}):              true,
 		fmt.Errorf("load partition 2: %w", event.Transient(errors.New("conn reset"))): true,
-		errors.New("decode: corrupt batch"):                                       false,
-		fmt.Errorf("consume: %w", errors.New("OFFSET_OUT_OF_RANGE")):              false,
+		errors.New("decode: corrupt batch"):                                           false,
+		fmt.Errorf("consume: %w", errors.New("OFFSET_OUT_OF_RANGE")):                  false,
 	} {
 		if got := restartable(err); got != want {
 			t.Errorf("restartable(%v) = %v, want %v", err, got, want)

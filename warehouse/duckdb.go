@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -22,8 +22,18 @@ import (
 
 // duckDB is the embedded warehouse. One process may write the file; other
 // processes ask that process (see appliance) instead of opening it.
+//
+// DuckDB invalidates a database after a fatal error — a checkpoint that
+// could not write the file because the disk is full, for one — and fails
+// every later statement until the database is opened again. So db is
+// reached through handle, which reopens it once classify has seen such an
+// error (duckdb_fault.go): a full disk pauses the pipeline, it does not
+// stop it.
 type duckDB struct {
-	db *sql.DB
+	mu     sync.Mutex // guards db and broken; held while reopening
+	db     *sql.DB    // nil after a failed reopen
+	broken error      // the fatal error that invalidated db, or nil
+	reopen func(context.Context) (*sql.DB, error)
 }
 
 // duckThreads is DuckDB's default thread count: one core fewer than the
@@ -84,7 +94,23 @@ func openDuckDB(ctx context.Context, d DSN, o options) (adapter, error) {
 	cfg.Set("autoinstall_known_extensions", "false")
 	cfg.Set("autoload_known_extensions", "false")
 	cfg.Set("lock_configuration", "true")
-	c, err := duckdb.NewConnector(dsn+"?"+cfg.Encode(), nil)
+	dsn += "?" + cfg.Encode()
+	db, err := openDuckDBHandle(ctx, dsn, o.readOnly)
+	if err != nil {
+		return nil, err
+	}
+	w := &duckDB{db: db}
+	if path != ":memory:" {
+		// An in-memory database cannot be reopened: it would come back
+		// empty.
+		w.reopen = func(ctx context.Context) (*sql.DB, error) { return openDuckDBHandle(ctx, dsn, o.readOnly) }
+	}
+	return w, nil
+}
+
+// openDuckDBHandle opens the database file with the settings of dsn.
+func openDuckDBHandle(ctx context.Context, dsn string, readOnly bool) (*sql.DB, error) {
+	c, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("%w (another cartwheel process holds the file: run `cartwheel query` against it, or stop it)", err)
@@ -97,13 +123,13 @@ func openDuckDB(ctx context.Context, d DSN, o options) (adapter, error) {
 	deadline := time.Now().Add(lockWait)
 	for {
 		err := db.PingContext(ctx)
-		if err == nil && !o.readOnly {
+		if err == nil && !readOnly {
 			// Fold a WAL left by a crash into the file now, so that the next
 			// crash has little to replay.
 			_, err = db.ExecContext(ctx, "CHECKPOINT")
 		}
 		if err == nil {
-			return &duckDB{db: db}, nil
+			return db, nil
 		}
 		if !strings.Contains(err.Error(), "Could not set lock") || time.Now().After(deadline) {
 			db.Close()
@@ -122,38 +148,56 @@ func openDuckDB(ctx context.Context, d DSN, o options) (adapter, error) {
 // lock to go away.
 const lockWait = 10 * time.Second
 
-func (d *duckDB) close() error { return d.db.Close() }
+func (d *duckDB) close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return nil
+	}
+	err := d.db.Close()
+	d.db = nil
+	return err
+}
 
 func (d *duckDB) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	r, err := d.db.ExecContext(ctx, query, args...)
+	db, err := d.handle(ctx)
 	if err != nil {
 		return 0, err
+	}
+	r, err := db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, d.classify(db, err)
 	}
 	return r.RowsAffected()
 }
 
 func (d *duckDB) query(ctx context.Context, query string, readOnly bool, maxRows int, args ...any) (*result.Set, error) {
-	if !readOnly {
-		rows, err := d.db.QueryContext(ctx, query, args...)
-		return readRows(rows, err, maxRows)
-	}
-	conn, err := d.db.Conn(ctx)
+	db, err := d.handle(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if !readOnly {
+		rows, err := db.QueryContext(ctx, query, args...)
+		res, err := readRows(rows, err, maxRows)
+		return res, d.classify(db, err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, d.classify(db, err)
+	}
 	defer conn.Close()
 	if err := checkReadOnly(ctx, conn, query); err != nil {
-		return nil, externalAccess(err)
+		return nil, d.classify(db, externalAccess(err))
 	}
 	// Belt and braces: the statement runs in a transaction that is rolled
 	// back.
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return nil, err
+		return nil, d.classify(db, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 	rows, err := conn.QueryContext(ctx, query, args...)
 	res, err := readRows(rows, err, maxRows)
-	return res, externalAccess(err)
+	return res, d.classify(db, externalAccess(err))
 }
 
 // externalAccess marks DuckDB's refusal of a file, network or extension
@@ -173,76 +217,104 @@ func checkReadOnly(ctx context.Context, conn *sql.Conn, query string) error {
 		return result.ErrReadOnly
 	}
 	return conn.Raw(func(dc any) error {
-		stmt, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		st, ok := stmt.(*duckdb.Stmt)
-		if !ok {
-			return result.ErrReadOnly
-		}
-		typ, err := st.StatementType()
-		if err != nil {
-			return err
-		}
-		switch typ {
-		case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN:
-			return nil
-		}
-		return result.ErrReadOnly
+		return readOnlyStatement(ctx, dc.(driver.ConnPrepareContext), query, true)
 	})
 }
 
-func (d *duckDB) scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
-	rows, err := d.db.QueryContext(ctx, query, args...)
+// readOnlyStatement prepares one statement (which runs nothing) and
+// refuses it unless it is a SELECT, or an EXPLAIN of one: EXPLAIN ANALYZE
+// runs what it explains, and a DELETE or CREATE there would take its locks
+// and conflict with the pipeline's commits even though the transaction
+// around it is rolled back.
+func readOnlyStatement(ctx context.Context, pc driver.ConnPrepareContext, query string, explain bool) error {
+	stmt, err := pc.PrepareContext(ctx, query)
 	if err != nil {
 		return err
+	}
+	defer stmt.Close()
+	st, ok := stmt.(*duckdb.Stmt)
+	if !ok {
+		return result.ErrReadOnly
+	}
+	typ, err := st.StatementType()
+	if err != nil {
+		return err
+	}
+	switch typ {
+	case duckdb.STATEMENT_TYPE_SELECT:
+		return nil
+	case duckdb.STATEMENT_TYPE_EXPLAIN:
+		if inner, ok := explained(query); ok && explain {
+			return readOnlyStatement(ctx, pc, inner, false)
+		}
+	}
+	return result.ErrReadOnly
+}
+
+func (d *duckDB) scan(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
+	db, err := d.handle(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return d.classify(db, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := fn(rows.Scan); err != nil {
-			return err
+			return d.classify(db, err)
 		}
 	}
-	return rows.Err()
+	return d.classify(db, rows.Err())
 }
 
 // begin starts a transaction on a dedicated connection: the bulk loaders
 // need the raw driver connection, which database/sql's Tx does not expose.
 func (d *duckDB) begin(ctx context.Context) (txn, error) {
-	conn, err := d.db.Conn(ctx)
+	db, err := d.handle(ctx)
 	if err != nil {
 		return nil, err
 	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, d.classify(db, err)
+	}
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, d.classify(db, err)
 	}
-	return &duckTx{conn: conn}, nil
+	return &duckTx{conn: conn, d: d, db: db}, nil
 }
 
 type duckTx struct {
 	conn *sql.Conn
+	d    *duckDB
+	db   *sql.DB // the handle conn belongs to, for classify
 	done bool
 }
 
+// classify marks the transaction's failures as its database's (see
+// duckDB.classify).
+func (t *duckTx) classify(err error) error { return t.d.classify(t.db, err) }
+
 func (t *duckTx) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := t.conn.ExecContext(ctx, query, args...)
-	return err
+	return t.classify(err)
 }
 
 func (t *duckTx) execN(ctx context.Context, query string, args ...any) (int64, error) {
 	r, err := t.conn.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, err
+		return 0, t.classify(err)
 	}
 	return r.RowsAffected()
 }
 
 func (t *duckTx) Query(ctx context.Context, query string, args ...any) (*result.Set, error) {
 	rows, err := t.conn.QueryContext(ctx, query, args...)
-	return readRows(rows, err, 0)
+	res, err := readRows(rows, err, 0)
+	return res, t.classify(err)
 }
 
 func (t *duckTx) end(stmt string) error {
@@ -251,7 +323,16 @@ func (t *duckTx) end(stmt string) error {
 	}
 	t.done = true
 	_, err := t.conn.ExecContext(context.Background(), stmt)
-	return errors.Join(err, t.conn.Close())
+	if err != nil {
+		// A COMMIT that failed (the WAL could not be written on a full
+		// disk) leaves the connection in a state nobody should have to
+		// reason about: drop it from the pool rather than hand it to the
+		// retry.
+		t.conn.Raw(func(any) error { return driver.ErrBadConn })
+		t.conn.Close()
+		return t.classify(err)
+	}
+	return t.conn.Close()
 }
 
 func (t *duckTx) commit() error   { return t.end("COMMIT") }

@@ -20,7 +20,7 @@ import (
 const BulkLoader = "appender"
 
 func (t *duckTx) appendRows(table string, n int, row func(i int) []driver.Value) error {
-	return t.conn.Raw(func(dc any) error {
+	return t.classify(t.conn.Raw(func(dc any) error {
 		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
 		if err != nil {
 			return err
@@ -32,7 +32,7 @@ func (t *duckTx) appendRows(table string, n int, row func(i int) []driver.Value)
 			}
 		}
 		return a.Close()
-	})
+	}))
 }
 
 func money(cents int64, width uint8) duckdb.Decimal {

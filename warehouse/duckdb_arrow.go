@@ -79,7 +79,7 @@ func (t *duckTx) insertRecord(ctx context.Context, table string, rec arrow.Recor
 	}
 	defer rdr.Release()
 	view := fmt.Sprintf("cartwheel_load_%d", viewSeq.Add(1))
-	return t.conn.Raw(func(dc any) error {
+	return t.classify(t.conn.Raw(func(dc any) error {
 		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (t *duckTx) insertRecord(ctx context.Context, table string, rec arrow.Recor
 			_, err = dc.(driver.ExecerContext).ExecContext(ctx, "DROP VIEW "+view, nil)
 		}
 		return err
-	})
+	}))
 }
 
 // prepared is a batch's rows as Arrow records (nil for an empty table),
