@@ -23,8 +23,22 @@ const (
 	// client-side assignment.
 	GroupProtocolClassic = "classic"
 	// DefaultGroupProtocol is the consumer protocol: the embedded broker's
-	// classic coordinator (kfake) can keep a crashed member's partitions
-	// away from a restarted consumer indefinitely (issue 13).
+	// classic coordinator (kfake, groups.go as of v0.0.0-20260918054303)
+	// can keep a crashed member's partitions away from a restarted
+	// consumer indefinitely (issue 13). A member killed while waiting in
+	// JoinGroup stays in the group, and whether its session timer starts
+	// depends on a random select between its closed connection and a
+	// send buffer (reply, client_conn.go); completeRebalance never sets
+	// foundLeader, so a dead member can become the leader and hold the
+	// live one in SyncGroup; once the group is Stable, dead members
+	// without timers keep their partitions for good, while the live
+	// member's own session expires in JoinGroup and its request is
+	// dropped unanswered. Upstream would need to: set foundLeader when a
+	// leader is chosen; start the session timer of every member whose
+	// join completes, delivered or not (Kafka's
+	// completeAndScheduleNextHeartbeatExpiration); not expire a member
+	// waiting in JoinGroup or SyncGroup (Kafka's shouldKeepAlive), and
+	// answer a removed member's pending request with an error.
 	DefaultGroupProtocol = GroupProtocolConsumer
 )
 
