@@ -8,21 +8,36 @@ TAGS     ?= duckdb_arrow
 GOFLAGS_ := -tags=$(TAGS)
 BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
-RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/...
+RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/... ./dashboard/...
+# The dashboard's page: npm installs uPlot and esbuild from web/package-lock.json,
+# esbuild bundles web/src into dashboard/ui/dist (git-ignored), which the
+# binary embeds with go:embed.
+NPM      ?= npm
+UI_DEPS  := web/node_modules/.package-lock.json
+UI       := dashboard/ui/dist/app.js
 
-.PHONY: build run test test-unit test-e2e torture fuzz-one bench lint fuzz clean
+.PHONY: build ui run test test-unit test-e2e torture fuzz-one bench lint fuzz clean
 
-build:
+build: ui
 	$(GO) build $(GOFLAGS_) -o $(BIN) ./cmd/cartwheel
+
+ui: $(UI)
+
+$(UI_DEPS): web/package.json web/package-lock.json
+	$(NPM) --prefix web ci --no-audit --no-fund
+	@touch $@
+
+$(UI): $(UI_DEPS) web/build.mjs $(wildcard web/src/*)
+	$(NPM) --prefix web run --silent build
 
 run: build
 	./$(BIN) run
 
 # Everything: vet, unit tests (race detector), the loader without the tag,
 # and the end-to-end suite on DuckDB and on PostgreSQL (testcontainers).
-test: lint test-unit test-e2e
+test: ui lint test-unit test-e2e
 
-test-unit:
+test-unit: ui
 	$(GO) test $(GOFLAGS_) -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 -run 'Store|Query' ./warehouse/...
 
@@ -50,7 +65,7 @@ FUZZTIME ?= 2m
 # package:target, every fuzz target of the repository.
 FUZZ_TARGETS := ./event/:FuzzDecode ./warehouse/:FuzzCountStatements ./models/:FuzzSelector ./models/:FuzzTemplate
 
-torture:
+torture: ui
 	$(GO) test $(GOFLAGS_),torture -count=1 -timeout 60m -run '^TestTorture' -v ./e2e/ 2>&1 | tee /tmp/cartwheel-torture.log | grep -E '^(TORTURE|--- FAIL|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0
 	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-one PKG=$${t%%:*} TARGET=$${t##*:} || exit 1; done
 
@@ -70,4 +85,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
 
 clean:
-	rm -rf bin
+	rm -rf bin web/node_modules
+	find dashboard/ui/dist -type f ! -name README.md -delete

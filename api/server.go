@@ -42,6 +42,8 @@ type Server struct {
 	hosts     []string
 	bodyLimit int64
 	handler   http.Handler
+	// gets are extra GET routes by path pattern (WithGET).
+	gets map[string]http.Handler
 }
 
 // Action is a POST endpoint: it reads the request body and returns a value
@@ -61,6 +63,19 @@ func WithAction(path string, a Action) Option {
 
 // Option configures a Server.
 type Option func(*Server)
+
+// WithGET adds a GET (and HEAD) route at a path pattern of net/http's
+// ServeMux, e.g. "/api/panels/{name}"; pattern "/{$}" replaces the
+// placeholder index page. The routes are behind the same guard as every
+// other route (Host allowlist, body limit).
+func WithGET(pattern string, h http.Handler) Option {
+	return func(s *Server) {
+		if s.gets == nil {
+			s.gets = make(map[string]http.Handler)
+		}
+		s.gets[pattern] = h
+	}
+}
 
 // WithToken sets the token POST requests need when not bound to loopback.
 func WithToken(t string) Option { return func(s *Server) { s.token = t } }
@@ -90,7 +105,12 @@ func New(q Querier, opts ...Option) *Server {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /api/query", s.auth(s.query))
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.status()) })
-	mux.HandleFunc("GET /{$}", s.index)
+	if s.gets["/{$}"] == nil {
+		mux.HandleFunc("GET /{$}", s.index)
+	}
+	for pattern, h := range s.gets {
+		mux.Handle("GET "+pattern, h)
+	}
 	for path, a := range s.actions {
 		mux.HandleFunc("POST "+path, s.auth(func(w http.ResponseWriter, r *http.Request) {
 			v, status := a(r.Context(), r.Body)

@@ -21,7 +21,9 @@ import (
 
 	"github.com/cartwheel-analytics/cartwheel/api"
 	"github.com/cartwheel-analytics/cartwheel/broker"
+	"github.com/cartwheel-analytics/cartwheel/dashboard"
 	"github.com/cartwheel-analytics/cartwheel/generator"
+	"github.com/cartwheel-analytics/cartwheel/models"
 	"github.com/cartwheel-analytics/cartwheel/producer"
 	"github.com/cartwheel-analytics/cartwheel/streaming"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
@@ -128,6 +130,17 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	if cfg.Kafka.InstanceID != "" {
 		popts = append(popts, streaming.WithKafkaOptions(kgo.InstanceID(cfg.Kafka.InstanceID)))
 	}
+	// The dashboard's consumer lag: the topic's end offsets less the
+	// committed ones.
+	admin, err := kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.SeedBrokers(brokers...))...)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	lag := dashboard.NewLag(func(ctx context.Context) (map[int32]int64, error) {
+		return broker.EndOffsets(ctx, admin, cfg.Kafka.Topic)
+	})
+	popts = append(popts, streaming.WithCommittedOffsets(lag.Committed))
 	pipeline, err := streaming.New(db, popts...)
 	if err != nil {
 		return err
@@ -137,6 +150,15 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	panels, err := dashboard.Load(ProjectFS(cfg.Project))
+	if err != nil {
+		return err
+	}
+	dash := dashboard.New(panels, db, dashboard.WithMetrics(reg), dashboard.WithLag(lag.Measure), dashboard.WithLogger(log),
+		dashboard.WithDocs(dashboard.LazyDir(filepath.Join(cfg.DataDir, "docs"), func(ctx context.Context, dir string) error {
+			_, err := models.Docs(ctx, db, project, dir)
+			return err
+		})))
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -146,7 +168,11 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		token = randomToken()
 	}
 	started := time.Now()
-	server := api.New(db,
+	sopts := []api.Option{}
+	for pattern, h := range dash.Routes() {
+		sopts = append(sopts, api.WithGET(pattern, h))
+	}
+	server := api.New(db, append(sopts,
 		api.WithAllowedHosts(cfg.HTTPHosts...),
 		api.WithToken(token),
 		api.WithGatherer(reg),
@@ -163,7 +189,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 				"records": s.Records, "accepted": s.Accepted, "late": s.Late, "rejected": s.Rejected, "sessions": s.Sessions,
 				"batches": s.Batches, "last_commit": s.LastCommit, "consumer": consumer}
 		}),
-	)
+	)...)
 	httpAddr := ln.Addr().String()
 	if dbPath != "" {
 		if err := writeRuntime(dbPath, runtimeInfo{PID: os.Getpid(), HTTP: httpAddr, Token: token}); err != nil {
@@ -288,10 +314,28 @@ func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []s
 	if !h.Last.IsZero() {
 		attrs = append(attrs, "stream_until", h.Last, "recent_users", len(h.LastSeen))
 	}
-	log.Info("generator started", attrs...)
+	// The first simulated hour (or less, up to now) goes out at once, so
+	// that sessions close and every dashboard panel has data within
+	// seconds of a fresh start; the same records in the same order, only
+	// sooner. Then the clock paces the rest from where the burst ended.
+	burst := min(demoBurst, time.Since(gc.Start))
+	if n := int64(g.RecordsPerSimSecond() * burst.Seconds()); n > 0 {
+		log.Info("generator started", append(attrs, "burst", burst, "burst_records", n)...)
+		if _, err := producer.Generated(ctx, cl, cfg.Kafka.Topic, g, producer.Pace{Records: n}); err != nil || ctx.Err() != nil {
+			return err
+		}
+		clock.Start, clock.WallStart = gc.Start.Add(burst), time.Now()
+	} else {
+		log.Info("generator started", attrs...)
+	}
 	_, err = producer.Generated(ctx, cl, cfg.Kafka.Topic, g, producer.Pace{Rate: cfg.Generator.Rate, Clock: &clock})
 	return err
 }
+
+// demoBurst is how much simulated time the demo generator produces at once
+// when it starts: enough for its first sessions to close (the session gap
+// and the allowed lateness, 40 minutes by default) and fill the dashboard.
+const demoBurst = time.Hour
 
 // tailRecords is how many records at the end of each partition of the
 // topic streamHistory reads: more than a crash can leave unconsumed.

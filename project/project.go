@@ -1,6 +1,6 @@
 // Package project embeds Cartwheel's built-in dbt-style project — the
-// models, tests, seeds and macros it runs by default, and that `cartwheel
-// init` writes out.
+// models, tests, seeds, macros and dashboard panels it runs by default, and
+// that `cartwheel init` writes out.
 package project
 
 import "embed"
@@ -9,5 +9,5 @@ import "embed"
 // this package are not part of it; a new top-level file or directory of the
 // project must join the list below (TestFSHoldsEveryFile checks it).
 //
-//go:embed dbt_project.yml all:macros all:models all:seeds all:tests
+//go:embed dbt_project.yml all:dashboards all:macros all:models all:seeds all:tests
 var FS embed.FS
