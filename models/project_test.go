@@ -56,7 +56,9 @@ func TestEmbeddedProjectAndWriteProject(t *testing.T) {
 	if a, b := strings.Join(ids(p), " "), strings.Join(ids(q), " "); a != b {
 		t.Errorf("the written project differs:\n%s\n%s", a, b)
 	}
-	if err := models.WriteProject(dir, project.FS); err == nil || !strings.Contains(err.Error(), "dbt_project.yml already exists") {
+	// Nothing is overwritten: the first file that exists (in walk order)
+	// stops the write.
+	if err := models.WriteProject(dir, project.FS); err == nil || !strings.Contains(err.Error(), ".sql already exists") {
 		t.Errorf("second write: %v", err)
 	}
 }
