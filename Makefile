@@ -46,12 +46,16 @@ test-e2e:
 
 # Figures, not assertions: Go benchmarks, the open-session memory, the
 # whole-pipeline benchmarks (events/s, replay vs DuckDB SQL, freshness,
-# PostgreSQL) and the 10M-event model build. Compare within one run.
+# PostgreSQL), the 10M-event model build, the dashboard's panel queries at
+# 10M events and its start-up (5 runs of the browser test). Compare within
+# one run.
 bench: build
 	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./event/... ./streaming/... ./generator/... ./warehouse/...
 	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
+	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPanelFigures$$' -v ./dashboard/ | grep -vE '^(=== RUN|--- PASS|PASS$$|ok )'
+	$(GO) test $(GOFLAGS_) -count=5 -timeout 20m -run '^TestDashboardInBrowser$$' -v ./dashboard/ | grep -o 'FIGURE dashboard.*'
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
