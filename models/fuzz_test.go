@@ -98,8 +98,8 @@ func FuzzSelector(f *testing.F) {
 		}
 		// A graph operator only adds to what the bare selector matches.
 		if len(terms) == 1 && !strings.ContainsAny(sel, "+@,") {
-			base := all
-			for _, op := range []string{"+" + sel, sel + "+", "@" + sel} {
+			base, term := all, terms[0] // the term without the blanks around it
+			for _, op := range []string{"+" + term, term + "+", "@" + term} {
 				m, err := p.term(op)
 				if err != nil {
 					continue

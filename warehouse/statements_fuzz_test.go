@@ -91,7 +91,11 @@ func FuzzCountStatements(f *testing.F) {
 			// finds empty (it refuses some invalid UTF-8 that way).
 			return
 		}
-		if n != duck {
+		// Counting fewer statements than DuckDB runs would let a second
+		// statement through the guard; counting more only refuses a
+		// query (DuckDB, for one, reads a lone invalid UTF-8 byte after a
+		// ';' as nothing, where this counter sees a statement).
+		if n < duck {
 			t.Fatalf("countStatements(%q) = %d, DuckDB's parser finds %d statements", q, n, duck)
 		}
 	})
