@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -202,8 +203,11 @@ func (d *duckDB) query(ctx context.Context, query string, readOnly bool, maxRows
 
 // externalAccess marks DuckDB's refusal of a file, network or extension
 // access (enable_external_access is off) as result.ErrExternalAccess.
+// It reads DuckDB's error type, as duckFault does, not the message text,
+// which user SQL could shape.
 func externalAccess(err error) error {
-	if err != nil && strings.HasPrefix(err.Error(), "Permission Error") {
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypePermission {
 		return fmt.Errorf("%w: %w", result.ErrExternalAccess, err)
 	}
 	return err

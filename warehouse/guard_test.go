@@ -59,6 +59,9 @@ func TestDuckDBUserSQLCannotReachFiles(t *testing.T) {
 		if want != "" && !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %q, want it to say %q", q, err, want)
 		}
+		if want == "disabled by configuration" && !errors.Is(err, result.ErrExternalAccess) {
+			t.Errorf("%s: error %q is not ErrExternalAccess", q, err)
+		}
 	}
 	// The appliance's own statements are not user SQL, yet external access
 	// is off for them too: the setting is the database's.
