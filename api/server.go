@@ -44,6 +44,8 @@ type Server struct {
 	handler   http.Handler
 	// gets are extra GET routes by path pattern (WithGET).
 	gets map[string]http.Handler
+	// posts are extra POST routes by path pattern (WithPOST).
+	posts map[string]http.Handler
 }
 
 // Action is a POST endpoint: it reads the request body and returns a value
@@ -74,6 +76,20 @@ func WithGET(pattern string, h http.Handler) Option {
 			s.gets = make(map[string]http.Handler)
 		}
 		s.gets[pattern] = h
+	}
+}
+
+// WithPOST adds a POST route at a path pattern of net/http's ServeMux,
+// e.g. "/api/dags/{name}/trigger", for actions that need the path's values
+// (r.PathValue). Like every action it is behind the guard (JSON only, no
+// cross-origin request) and needs the token when the server is not bound
+// to loopback.
+func WithPOST(pattern string, h http.Handler) Option {
+	return func(s *Server) {
+		if s.posts == nil {
+			s.posts = make(map[string]http.Handler)
+		}
+		s.posts[pattern] = h
 	}
 }
 
@@ -116,6 +132,9 @@ func New(q Querier, opts ...Option) *Server {
 			v, status := a(r.Context(), r.Body)
 			writeJSON(w, status, v)
 		}))
+	}
+	for pattern, h := range s.posts {
+		mux.HandleFunc("POST "+pattern, s.auth(h.ServeHTTP))
 	}
 	s.mux = mux
 	s.handler = s.guard(mux)

@@ -502,6 +502,24 @@ func TestActions(t *testing.T) {
 	}
 }
 
+// TestPOSTRoutes: a WithPOST route sees its path values and, like every
+// action, needs the token off loopback.
+func TestPOSTRoutes(t *testing.T) {
+	h := New(&apitest.Querier{}, WithToken("tok"), WithPOST("/api/things/{name}/poke", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"poked": r.PathValue("name")})
+	}))).Handler()
+	rec := serve(t, h, http.MethodPost, "/api/things/a%2Fb/poke", `{}`, bearer("tok"))
+	if got := strings.TrimSpace(rec.Body.String()); rec.Code != 200 || got != `{"poked":"a/b"}` {
+		t.Errorf("POST with the token: %d %s", rec.Code, got)
+	}
+	if rec := serve(t, h, http.MethodPost, "/api/things/x/poke", `{}`, nil); rec.Code != http.StatusUnauthorized {
+		t.Errorf("POST without the token: %d, want 401", rec.Code)
+	}
+	if rec := serve(t, h, http.MethodGet, "/api/things/x/poke", ``, bearer("tok")); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET of a POST route: %d, want 405", rec.Code)
+	}
+}
+
 // addrListener is a loopback listener that reports another address, to
 // test how Serve treats a server reachable from other hosts without
 // sending anything off this machine.
