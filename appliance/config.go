@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -36,6 +37,12 @@ type Config struct {
 	// request's Host header may carry (a public name behind a proxy);
 	// any other Host is refused, which defeats DNS rebinding.
 	HTTPHosts []string `yaml:"http_hosts"`
+	// PG is the listen address of the Postgres wire-protocol endpoint
+	// (DuckDB warehouses; "" turns it off). Off loopback, clients must
+	// send Token as their password.
+	PG string `yaml:"pg"`
+	// PGTLS is the certificate offered to Postgres clients asking for TLS.
+	PGTLS PGTLSConfig `yaml:"pg_tls"`
 	// Project is a dbt-style project directory (default: the built-in one,
 	// see `cartwheel init`).
 	Project   string          `yaml:"project"`
@@ -139,6 +146,7 @@ func DefaultConfig() Config {
 		DataDir:   "data",
 		Warehouse: warehouse.DefaultDSN,
 		HTTP:      "127.0.0.1:8080",
+		PG:        DefaultPG,
 		Query:     QueryConfig{Timeout: warehouse.DefaultLimits.Timeout, MaxRows: warehouse.DefaultLimits.MaxRows},
 		Kafka: KafkaConfig{
 			Topic: streaming.DefaultTopic, DLQTopic: streaming.DefaultDLQTopic, Group: streaming.DefaultGroup,
@@ -216,6 +224,14 @@ func (c Config) Validate() error {
 		if h == "" || strings.ContainsAny(h, ":/ ") {
 			bad("http_hosts: %q is not a host name (no port, scheme or path)", h)
 		}
+	}
+	if c.PG != "" {
+		if _, _, err := net.SplitHostPort(c.PG); err != nil {
+			bad("pg: %q is not a host:port address", c.PG)
+		}
+	}
+	if (c.PGTLS.Cert == "") != (c.PGTLS.Key == "") {
+		bad("pg_tls: cert and key go together")
 	}
 	c.Kafka.validate(bad)
 	c.Generator.validate(bad)

@@ -202,6 +202,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.Serve(gctx, ln) })
 	g.Go(func() error { return pipeline.Run(gctx) })
+	g.Go(func() error { return servePG(gctx, cfg, db, token, reg, log) })
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(gctx) })
 	}

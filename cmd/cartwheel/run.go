@@ -12,6 +12,7 @@ import (
 func newRunCmd(g *globals) *cobra.Command {
 	var (
 		dsn, brokers, httpAddr, project string
+		pgAddr                          string
 		rate                            float64
 		duration                        time.Duration
 	)
@@ -48,6 +49,9 @@ appliance's HTTP API.`,
 			if cmd.Flags().Changed("http") {
 				cfg.HTTP = httpAddr
 			}
+			if cmd.Flags().Changed("pg") {
+				cfg.PG = pgAddr
+			}
 			if cmd.Flags().Changed("rate") {
 				cfg.Generator.Rate = rate
 			}
@@ -64,6 +68,7 @@ appliance's HTTP API.`,
 	f.StringVar(&dsn, "warehouse", "", "warehouse DSN: duckdb://PATH, postgres://… or redshift://… (default duckdb://data/cartwheel.duckdb)")
 	f.StringVar(&brokers, "brokers", "", "comma-separated Kafka brokers (default: the embedded broker)")
 	f.StringVar(&httpAddr, "http", "", "HTTP listen address of the dashboard and API (default 127.0.0.1:8080)")
+	f.StringVar(&pgAddr, "pg", "", `Postgres wire-protocol listen address for psql, Grafana and drivers; "" turns it off (default 127.0.0.1:5433)`)
 	f.Float64Var(&rate, "rate", 0, "demo events per second; 0 turns the generator off (default 2000)")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (default: run until interrupted)")
 	f.StringVar(&project, "project", "", "build the project in `DIR` (default: the built-in project, which 'cartwheel init' writes out)")

@@ -1,0 +1,509 @@
+package pgwire
+
+// This file is the endpoint's whole knowledge of what PostgreSQL clients
+// send besides user SQL: session commands (SET, SHOW, BEGIN), COPY … TO
+// STDOUT, and the catalog queries of psql, drivers and Grafana. DuckDB
+// emulates much of pg_catalog and information_schema itself; what it
+// cannot parse or lacks is rewritten here, each rewrite with the client
+// query that needs it (catalog_test.go runs them). Rewriting only ever
+// produces SQL for the warehouse's read-only guard, which checks it like
+// any user SQL: nothing here decides what may run.
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+type stmtKind int
+
+const (
+	kindQuery   stmtKind = iota // run sql through the warehouse guard
+	kindEmpty                   // only blanks and comments
+	kindCommand                 // accepted without effect (SET, BEGIN, …): tag
+	kindShow                    // SHOW of a session setting: name, value
+	kindCopyOut                 // COPY (query) TO STDOUT: sql and the copy options
+	kindError                   // refused before the warehouse: err
+)
+
+type txChange int
+
+const (
+	txNone txChange = iota
+	txBegin
+	txEnd
+)
+
+// statement is a classified client statement.
+type statement struct {
+	kind        stmtKind
+	sql         string
+	tag         string
+	tx          txChange
+	name, value string
+	err         error
+	copyCSV     bool
+	copyHeader  bool
+	copyDelim   byte
+	copyNull    string
+	// empty: the query reads a catalog of objects the warehouse never
+	// has; if the warehouse cannot run it, it has no rows.
+	empty bool
+}
+
+// settings are the values SHOW and current_setting report. The endpoint
+// runs with UTC, ISO dates and UTF-8, and is always read-only.
+var settings = map[string]string{
+	"server_version":                serverVersion,
+	"server_version_num":            "150000",
+	"server_encoding":               "UTF8",
+	"client_encoding":               "UTF8",
+	"datestyle":                     "ISO, MDY",
+	"intervalstyle":                 "postgres",
+	"timezone":                      "UTC",
+	"integer_datetimes":             "on",
+	"standard_conforming_strings":   "on",
+	"transaction_isolation":         "read committed",
+	"default_transaction_isolation": "read committed",
+	"transaction_read_only":         "on",
+	"default_transaction_read_only": "on",
+	"search_path":                   `"$user", public`,
+	"max_identifier_length":         "63",
+	"lc_collate":                    "C",
+	"lc_ctype":                      "C",
+	"is_superuser":                  "off",
+	"statement_timeout":             "0",
+	"extra_float_digits":            "1",
+	"max_index_keys":                "32",
+	"block_size":                    "8192",
+}
+
+// setting returns a session setting's value (application_name, user
+// from the startup message).
+func setting(name string, params map[string]string) (string, bool) {
+	n := strings.ToLower(strings.Trim(name, `" `))
+	switch n {
+	case "application_name":
+		return params["application_name"], true
+	case "session_authorization":
+		return params["user"], true
+	}
+	v, ok := settings[n]
+	return v, ok
+}
+
+// classify tells what one client statement (no trailing semicolon) asks
+// for.
+func classify(q string, params map[string]string) statement {
+	body := q[skipBlanks(q, 0):]
+	if body == "" {
+		return statement{kind: kindEmpty}
+	}
+	words := strings.Fields(strings.ToUpper(firstWords(body, 3)))
+	first := ""
+	if len(words) > 0 {
+		first = words[0]
+	}
+	switch first {
+	case "SET", "RESET":
+		// Session settings are accepted and have no effect: the endpoint's
+		// time zone, encoding and date style are fixed, and DuckDB's own
+		// configuration is locked (a SET never reaches it).
+		return statement{kind: kindCommand, tag: first}
+	case "DISCARD":
+		return statement{kind: kindCommand, tag: "DISCARD ALL"}
+	case "DEALLOCATE":
+		return statement{kind: kindCommand, tag: "DEALLOCATE"}
+	case "UNLISTEN", "LISTEN":
+		return statement{kind: kindCommand, tag: first}
+	case "BEGIN", "START":
+		return statement{kind: kindCommand, tag: "BEGIN", tx: txBegin}
+	case "COMMIT", "END":
+		return statement{kind: kindCommand, tag: "COMMIT", tx: txEnd}
+	case "ROLLBACK", "ABORT":
+		if len(words) > 1 && words[1] == "TO" { // ROLLBACK TO SAVEPOINT
+			return statement{kind: kindCommand, tag: "ROLLBACK"}
+		}
+		return statement{kind: kindCommand, tag: "ROLLBACK", tx: txEnd}
+	case "SAVEPOINT", "RELEASE":
+		return statement{kind: kindCommand, tag: first}
+	case "SHOW":
+		if len(words) > 1 {
+			name := strings.ToLower(strings.TrimSpace(body[len("SHOW"):]))
+			if name == "transaction isolation level" {
+				name = "transaction_isolation"
+			}
+			if v, ok := setting(name, params); ok {
+				return statement{kind: kindShow, name: strings.Trim(name, `"`), value: v}
+			}
+		}
+	case "COPY":
+		if st, ok := copyOut(body); ok {
+			return st
+		}
+		// COPY FROM or to a file: the guard refuses it.
+	}
+	if m := sessionSelect.FindStringSubmatch(body); m != nil {
+		// Answered here so that the column has PostgreSQL's name.
+		fn, name := strings.ToLower(m[2]), strings.Trim(m[5], `"`)
+		if name == "" {
+			name = fn
+		}
+		v := params["user"]
+		switch fn {
+		case "version":
+			v = versionString()
+		case "current_database", "current_catalog":
+			v = "cartwheel"
+		case "current_schema":
+			v = "main"
+		}
+		return statement{kind: kindShow, name: name, value: v, tag: "SELECT 1"}
+	}
+	return statement{kind: kindQuery, sql: rewrite(body, params), empty: emptyCatalog.MatchString(body)}
+}
+
+// sessionSelect is a query of one session function: SELECT version(),
+// current_database(), current_schema(), current_user.
+var sessionSelect = regexp.MustCompile(`(?is)^SELECT\s+(pg_catalog\s*\.\s*)?(version|current_database|current_catalog|current_schema|current_user|session_user|user)\s*(\(\s*\))?\s*(AS\s+(\w+|"[^"]*"))?\s*$`)
+
+// emptyCatalog finds the catalog tables of objects the warehouse never
+// has (publications, policies, triggers, statistics objects, rules,
+// inheritance). psql's queries of them use PostgreSQL idioms DuckDB
+// cannot bind (`FROM generate_series(…) s` with s a column); when such a
+// query fails in the warehouse, its answer is no rows, which is the
+// truth.
+var emptyCatalog = regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?(pg_publication|pg_publication_rel|pg_publication_namespace|pg_statistic_ext|pg_statistic_ext_data|pg_policy|pg_trigger|pg_rewrite|pg_inherits|pg_partitioned_table|pg_foreign_table)\b`)
+
+// firstWords returns the start of s up to its first n words.
+func firstWords(s string, n int) string {
+	i := 0
+	for w := 0; w < n && i < len(s); w++ {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+		for i < len(s) && isWordByte(s[i]) {
+			i++
+		}
+		if i < len(s) && !isWordByte(s[i]) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' {
+			break
+		}
+	}
+	return s[:i]
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// copyOutPattern matches COPY (query) TO STDOUT [WITH] [(options)] and
+// COPY table [(columns)] TO STDOUT …, which psql's \copy … TO STDOUT
+// sends.
+var (
+	copyQueryPattern = regexp.MustCompile(`(?is)^COPY\s*\((.*)\)\s*TO\s+STDOUT\s*(.*)$`)
+	copyTablePattern = regexp.MustCompile(`(?is)^COPY\s+([A-Za-z_][\w.]*|"[^"]+")\s*(\([^)]*\))?\s*TO\s+STDOUT\s*(.*)$`)
+)
+
+func copyOut(q string) (statement, bool) {
+	var sql, opts string
+	if m := copyQueryPattern.FindStringSubmatch(q); m != nil {
+		sql, opts = m[1], m[2]
+	} else if m := copyTablePattern.FindStringSubmatch(q); m != nil {
+		cols := "*"
+		if m[2] != "" {
+			cols = strings.Trim(m[2], "()")
+		}
+		sql, opts = fmt.Sprintf("SELECT %s FROM %s", cols, m[1]), m[3]
+	} else {
+		return statement{}, false
+	}
+	st := statement{kind: kindCopyOut, sql: sql, copyDelim: '\t', copyNull: `\N`}
+	o := strings.ToUpper(opts)
+	o = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(o), "WITH"))
+	o = strings.Trim(o, "() ")
+	nullSet, delimSet := false, false
+	for _, opt := range splitOptions(o) {
+		f := strings.Fields(opt)
+		if len(f) == 0 {
+			continue
+		}
+		val := ""
+		if len(f) > 1 {
+			val = strings.Trim(strings.Join(f[1:], " "), "'")
+		}
+		switch f[0] {
+		case "CSV":
+			st.copyCSV = true
+		case "FORMAT":
+			st.copyCSV = strings.EqualFold(val, "CSV")
+			if !st.copyCSV && !strings.EqualFold(val, "TEXT") {
+				return statement{kind: kindError, err: &pgError{code: "0A000", msg: "COPY TO STDOUT supports the text and csv formats"}}, true
+			}
+		case "HEADER":
+			st.copyHeader = val == "" || val == "TRUE" || val == "ON" || val == "1"
+		case "DELIMITER":
+			if len(val) == 1 {
+				st.copyDelim, delimSet = val[0], true
+			}
+		case "NULL":
+			// The original case of the null string.
+			st.copyNull, nullSet = originalOption(opts, "NULL"), true
+		}
+	}
+	if st.copyCSV {
+		if !delimSet {
+			st.copyDelim = ','
+		}
+		if !nullSet {
+			st.copyNull = ""
+		}
+	}
+	return st, true
+}
+
+// splitOptions splits COPY options on commas, or on blanks between
+// old-style options (CSV HEADER).
+func splitOptions(o string) []string {
+	if strings.Contains(o, ",") {
+		return strings.Split(o, ",")
+	}
+	var out []string
+	f := strings.Fields(o)
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case "FORMAT", "DELIMITER", "NULL", "HEADER", "QUOTE", "ESCAPE", "ENCODING":
+			if i+1 < len(f) && f[i] != "HEADER" {
+				out = append(out, f[i]+" "+f[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, f[i])
+	}
+	return out
+}
+
+// originalOption returns the quoted value after option name in opts,
+// with its case kept.
+func originalOption(opts, name string) string {
+	i := strings.Index(strings.ToUpper(opts), name)
+	if i < 0 {
+		return ""
+	}
+	rest := opts[i+len(name):]
+	a := strings.IndexByte(rest, '\'')
+	if a < 0 {
+		return ""
+	}
+	b := strings.IndexByte(rest[a+1:], '\'')
+	if b < 0 {
+		return ""
+	}
+	return rest[a+1 : a+1+b]
+}
+
+// rewrites turn what clients send into what DuckDB runs. Each names the
+// client query that needs it.
+var rewrites = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	// psql \d, \dt: `c.relname OPERATOR(pg_catalog.~) '^(sessions)$'`.
+	{regexp.MustCompile(`(?i)OPERATOR\s*\(\s*pg_catalog\s*\.\s*(~|!~|~\*|!~\*|=|<>|<|>|<=|>=)\s*\)`), "$1"},
+	// psql: `… COLLATE pg_catalog.default`.
+	{regexp.MustCompile(`(?i)\s+COLLATE\s+pg_catalog\s*\.\s*"?default"?`), ""},
+	// psql \d: `c.reloftype::pg_catalog.regtype::pg_catalog.text`; casts
+	// name their types without the schema for DuckDB.
+	{regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`), "::"},
+	// psql \d, JDBC: DuckDB has no reg* types; their text is what
+	// clients print.
+	{regexp.MustCompile(`(?i)::\s*(regclass|regtype|regproc|regprocedure|regnamespace|regrole|regoper)\b`), "::VARCHAR"},
+	// psql \d: `pg_catalog.array_to_string(…)`: DuckDB finds its own
+	// functions and its pg_catalog macros by their bare names.
+	{regexp.MustCompile(`(?i)\bpg_catalog\s*\.\s*(\w+)\s*\(`), "$1("},
+	// psql \d: `pg_get_expr(d.adbin, d.adrelid, true)`; DuckDB's takes
+	// two arguments (pretty-printing is all the third one does).
+	{regexp.MustCompile(`(?i)\b(pg_get_expr|pg_get_constraintdef|pg_get_indexdef|pg_get_viewdef)\s*\(([^()]*?),\s*(true|false)\s*\)`), "$1($2)"},
+	// psql \d: `array_upper(pr.prattrs::int2[], 1)`; DuckDB's lists are
+	// one-dimensional, numbered from 1.
+	{regexp.MustCompile(`(?i)\barray_upper\s*\(([^()]*?(\([^()]*\))?[^()]*?),\s*1\s*\)`), "len($1)"},
+	// psql \d: `a.attidentity = ''::"char"`.
+	{regexp.MustCompile(`(?i)::\s*"char"`), "::VARCHAR"},
+}
+
+// functions answers the session functions clients call before anything
+// else, with the endpoint's values rather than DuckDB's.
+var functions = []struct {
+	re   *regexp.Regexp
+	with func(m []string, env rewriteEnv) string
+}{
+	// psql \dt, \d, \l: pg_get_userbyid(c.relowner), the owner's name.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_userbyid\s*\(\s*[\w.]+\s*\)`), func([]string, rewriteEnv) string {
+		return "'cartwheel'"
+	}},
+	// psql \d: definitions of objects DuckDB does not have (statistics
+	// objects, partitions, triggers, rules) are NULL.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?(pg_get_statisticsobjdef_columns|pg_get_partkeydef|pg_get_triggerdef|pg_get_ruledef|pg_get_partition_constraintdef)\s*\([^()]*\)`), func([]string, rewriteEnv) string {
+		return "NULL"
+	}},
+	// psql \l: the database's encoding.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_encoding_to_char\s*\([^()]*\)`), func([]string, rewriteEnv) string {
+		return "'UTF8'"
+	}},
+	// psql \d: no table is published.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_relation_is_publishable\s*\([^()]*\)`), func([]string, rewriteEnv) string {
+		return "false"
+	}},
+	// Grafana, JDBC, psql \conninfo: version().
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?version\s*\(\s*\)`), func([]string, rewriteEnv) string {
+		return quote(versionString())
+	}},
+	// Grafana, JDBC: current_setting('server_version_num') and friends.
+	{regexp.MustCompile("(?i)\\b(pg_catalog\\s*\\.\\s*)?current_setting\\s*\\(\\s*\x00([0-9]+)\x00\\s*(,\\s*(true|false)\\s*)?\\)"), func(m []string, env rewriteEnv) string {
+		if v, ok := setting(env.literal(m[2]), env.params); ok {
+			return quote(v)
+		}
+		return m[0] // DuckDB's own setting, or its error
+	}},
+	// psql, pgAdmin, DBeaver: current_database(), current_user.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?current_database\s*\(\s*\)`), func([]string, rewriteEnv) string {
+		return "'cartwheel'"
+	}},
+}
+
+// shims stand in for pg_catalog tables DuckDB lacks, or completes those
+// it has with the columns clients read: empty tables where the warehouse
+// has nothing of the kind (no roles, triggers, policies, inheritance,
+// publications), with the columns psql and drivers select.
+var shims = map[string]string{
+	// psql \d: relforcerowsecurity.
+	"pg_class": `SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class`,
+	// psql \l: the columns PostgreSQL has and DuckDB's pg_database lacks.
+	"pg_database": `SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database`,
+	// psql \d (version 10+): inheritance and partitions.
+	"pg_inherits":          `SELECT 0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, false AS inhdetachpending WHERE false`,
+	"pg_partitioned_table": `SELECT 0::BIGINT AS partrelid, ''::VARCHAR AS partstrat, 0 AS partnatts WHERE false`,
+	// psql \d: triggers, row security, rewrite rules, statistics objects,
+	// publications.
+	"pg_trigger":               `SELECT 0::BIGINT AS oid, 0::BIGINT AS tgrelid, 0::BIGINT AS tgparentid, ''::VARCHAR AS tgname, ''::VARCHAR AS tgenabled, false AS tgisinternal WHERE false`,
+	"pg_policy":                `SELECT 0::BIGINT AS oid, ''::VARCHAR AS polname, 0::BIGINT AS polrelid, ''::VARCHAR AS polcmd, true AS polpermissive, NULL::BIGINT[] AS polroles, NULL::VARCHAR AS polqual, NULL::VARCHAR AS polwithcheck WHERE false`,
+	"pg_rewrite":               `SELECT 0::BIGINT AS oid, ''::VARCHAR AS rulename, 0::BIGINT AS ev_class, ''::VARCHAR AS ev_type, ''::VARCHAR AS ev_enabled WHERE false`,
+	"pg_statistic_ext":         `SELECT 0::BIGINT AS oid, 0::BIGINT AS stxrelid, ''::VARCHAR AS stxname, 0::BIGINT AS stxnamespace, NULL::INTEGER[] AS stxkeys, NULL::VARCHAR[] AS stxkind, -1 AS stxstattarget WHERE false`,
+	"pg_publication":           `SELECT 0::BIGINT AS oid, ''::VARCHAR AS pubname, false AS puballtables, false AS pubinsert, false AS pubupdate, false AS pubdelete, false AS pubtruncate, false AS pubviaroot WHERE false`,
+	"pg_publication_rel":       `SELECT 0::BIGINT AS oid, 0::BIGINT AS prpubid, 0::BIGINT AS prrelid, NULL::VARCHAR AS prqual, NULL::SMALLINT[] AS prattrs WHERE false`,
+	"pg_publication_namespace": `SELECT 0::BIGINT AS oid, 0::BIGINT AS pnpubid, 0::BIGINT AS pnnspid WHERE false`,
+	"pg_foreign_table":         `SELECT 0::BIGINT AS ftrelid, 0::BIGINT AS ftserver WHERE false`,
+	// psql \du, JDBC, Grafana: one role, the endpoint's only user.
+	"pg_roles":        `SELECT 10::BIGINT AS oid, 'cartwheel' AS rolname, false AS rolsuper, false AS rolinherit, false AS rolcreaterole, false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, false AS rolbypassrls, -1 AS rolconnlimit, NULL::TIMESTAMPTZ AS rolvaliduntil`,
+	"pg_user":         `SELECT 'cartwheel' AS usename, 10::BIGINT AS usesysid, false AS usecreatedb, false AS usesuper, false AS userepl, false AS usebypassrls`,
+	"pg_auth_members": `SELECT 0::BIGINT AS roleid, 0::BIGINT AS member, 0::BIGINT AS grantor, false AS admin_option WHERE false`,
+	// Grafana (TimescaleDB probe), JDBC: no extensions.
+	"pg_extension": `SELECT 0::BIGINT AS oid, ''::VARCHAR AS extname, 10::BIGINT AS extowner, 0::BIGINT AS extnamespace, false AS extrelocatable, ''::VARCHAR AS extversion WHERE false`,
+	"pg_range":     `SELECT 0::BIGINT AS rngtypid, 0::BIGINT AS rngsubtype WHERE false`,
+}
+
+// shimPattern finds references to shimmed tables.
+var shimPattern = func() *regexp.Regexp {
+	names := make([]string, 0, len(shims))
+	for n := range shims {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	slices.Reverse(names) // longer names first: pg_publication_rel before pg_publication
+	return regexp.MustCompile(`(?i)(\bpg_catalog\s*\.\s*|[^.\w]|^)(` + strings.Join(names, "|") + `)\b(\s*(\w+))?`)
+}()
+
+// aliasStop are the words after a table that are not its alias.
+var aliasStop = map[string]bool{"WHERE": true, "JOIN": true, "LEFT": true, "RIGHT": true, "INNER": true, "OUTER": true,
+	"FULL": true, "CROSS": true, "ON": true, "GROUP": true, "ORDER": true, "LIMIT": true, "UNION": true, "USING": true,
+	"NATURAL": true, "HAVING": true, "WINDOW": true, "OFFSET": true, "EXCEPT": true, "INTERSECT": true}
+
+// replaceShims puts each shimmed table's query in place of its name.
+func replaceShims(code string) string {
+	return shimPattern.ReplaceAllStringFunc(code, func(s string) string {
+		m := shimPattern.FindStringSubmatch(s)
+		prefix, name, after, word := m[1], strings.ToLower(m[2]), m[3], m[4]
+		if !strings.Contains(strings.ToLower(prefix), "pg_catalog") {
+			// An unqualified name keeps the character before it.
+		} else {
+			prefix = ""
+		}
+		sub := "(" + shims[name] + ")"
+		if word == "" || aliasStop[strings.ToUpper(word)] {
+			sub += " AS " + name
+		}
+		return prefix + sub + after
+	})
+}
+
+// rewrite applies rewrites and functions outside string literals and
+// quoted names.
+func rewrite(q string, params map[string]string) string {
+	return mapCode(q, func(code string, lit func(string) string) string {
+		env := rewriteEnv{params: params, literal: lit}
+		code = replaceShims(code)
+		for _, r := range rewrites {
+			code = r.re.ReplaceAllString(code, r.with)
+		}
+		for _, f := range functions {
+			code = f.re.ReplaceAllStringFunc(code, func(s string) string {
+				return f.with(f.re.FindStringSubmatch(s), env)
+			})
+		}
+		return code
+	})
+}
+
+// rewriteEnv is what a function's answer may depend on: the session's
+// parameters and the text of a string literal given its placeholder
+// number (see mapCode).
+type rewriteEnv struct {
+	params  map[string]string
+	literal func(n string) string
+}
+
+// quote is a SQL string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// mapCode applies f to q with its string literals, quoted names and
+// comments set aside: each stands in f's input as a placeholder (a NUL
+// byte, its number, a NUL byte), which f's patterns do not look into,
+// and is put back after. A NUL in q itself leaves q as it is (PostgreSQL
+// refuses such a query anyway).
+func mapCode(q string, f func(code string, literal func(n string) string) string) string {
+	if strings.IndexByte(q, 0) >= 0 {
+		return q
+	}
+	spans := literalSpans(q)
+	var b strings.Builder
+	start := 0
+	for i, sp := range spans {
+		b.WriteString(q[start:sp[0]])
+		fmt.Fprintf(&b, "\x00%d\x00", i)
+		start = sp[1]
+	}
+	b.WriteString(q[start:])
+	literal := func(n string) string {
+		var i int
+		if _, err := fmt.Sscanf(n, "%d", &i); err != nil || i < 0 || i >= len(spans) {
+			return ""
+		}
+		l := q[spans[i][0]:spans[i][1]]
+		if len(l) >= 2 && l[0] == '\'' && l[len(l)-1] == '\'' {
+			return strings.ReplaceAll(l[1:len(l)-1], "''", "'")
+		}
+		return ""
+	}
+	out := f(b.String(), literal)
+	return placeholder.ReplaceAllStringFunc(out, func(s string) string {
+		var i int
+		fmt.Sscanf(s[1:len(s)-1], "%d", &i)
+		if i < 0 || i >= len(spans) {
+			return s
+		}
+		return q[spans[i][0]:spans[i][1]]
+	})
+}
+
+var placeholder = regexp.MustCompile("\x00[0-9]+\x00")
