@@ -108,9 +108,14 @@ func (d *DAG) Next(t time.Time) (time.Time, bool) {
 }
 
 // DataInterval is the data interval of the run with logical date l:
-// [l, Next(l)), as in Airflow; a manual-only DAG's is [l, l].
+// [l, the schedule's next due time after l), as in Airflow (start_date
+// aside, so that a manual run before it still has its interval); a
+// manual-only DAG's is [l, l].
 func (d *DAG) DataInterval(l time.Time) (start, end time.Time) {
-	if n, ok := d.Next(l); ok && d.sched != nil {
+	if d.sched == nil {
+		return l, l
+	}
+	if n, ok := d.sched.next(l); ok {
 		return l, n
 	}
 	return l, l
