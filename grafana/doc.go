@@ -21,15 +21,21 @@
 // bucket width in seconds). Translate rewrites it for Grafana's PostgreSQL
 // data source:
 //
-//	col >= CAST($1 AS TIMESTAMP) AND col < CAST($2 AS TIMESTAMP)  ->  $__timeFilter(col)
-//	CAST($1 AS TIMESTAMP), CAST($2 AS TIMESTAMP)                  ->  CAST($__timeFrom() AS TIMESTAMP), CAST($__timeTo() AS TIMESTAMP)
-//	CAST($3 AS BIGINT)                                            ->  CAST(GREATEST(FLOOR($__interval_ms / 1000), 1) AS BIGINT)
+//	col >= CAST($1 AS TIMESTAMP) AND col < CAST($2 AS TIMESTAMP)
+//	    -> $__timeFilter(col) AND col < CAST($__timeTo() AS TIMESTAMP)
+//	CAST($1 AS TIMESTAMP)  ->  CAST($__timeFrom() AS TIMESTAMP)
+//	CAST($2 AS TIMESTAMP)  ->  CAST($__timeTo() AS TIMESTAMP)
+//	CAST($3 AS BIGINT)     ->  CAST(GREATEST(FLOOR($__interval_ms / 1000), 1) AS BIGINT)
 //
 // and refuses, naming the panel and the line, any other use of a parameter
 // and any other '$' (Grafana would read it as a variable or a macro).
 // Comments are dropped: they describe the parameters the export replaces.
-// The one change of meaning is Grafana's: $__timeFilter is BETWEEN, so a
-// row exactly at the range's end is included.
+// $__timeFilter is BETWEEN, which includes the range's end; the second
+// bound keeps the panels' meaning (to exclusive), which matters for
+// pre-aggregated rows such as user_activity's buckets, one of which starts
+// exactly at the end of an absolute range. The range filter is recognised
+// only where nothing binds tighter than AND around it; elsewhere the two
+// casts are translated one by one, with the same meaning.
 //
 // Time-series panels (chart timeseries and bars) must expose a sorted
 // column named "time": the panel's query is wrapped so that its first

@@ -20,11 +20,9 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
-// The fixture of dashboard/panels_test.go with times moved off the whole
-// minute where a range below could end on them: Grafana's $__timeFilter
-// is BETWEEN, which includes a row at the range's end, where the panels'
-// own filter does not (TestTimeFilterIncludesTo). u4's purchase is late,
-// u3's session crosses midnight, 2026-11-03 has a session but no purchase.
+// The fixture of dashboard/panels_test.go, UTC, a few times moved off the
+// minute: u4's purchase is late, u3's session crosses midnight, 2026-11-03
+// has a session but no purchase.
 var fixture = []string{
 	`INSERT INTO events (event_id, event_type, user_id, event_time, product_id, price, quantity, revenue, is_late, stream_id, kafka_partition, kafka_offset, ingested_at) VALUES
 	 ('e1', 'page_view',   'u1', TIMESTAMP '2026-11-01 10:00:07', 'p1', 10.00, 1,   0.00, false, 1, 0, 0, TIMESTAMP '2026-11-01 10:00:08'),
@@ -49,8 +47,8 @@ var fixture = []string{
 	 ('{}', 'missing_field', 'x', 1, 0, 11, TIMESTAMP '2026-11-03 12:00:05')`,
 }
 
-// ranges are the time ranges each panel is compared over: none ends on a
-// fixture row's time.
+// ranges are the time ranges each panel is compared over; some end
+// exactly on a row (to is exclusive on both sides).
 var ranges = []struct {
 	name     string
 	from, to string
@@ -62,6 +60,9 @@ var ranges = []struct {
 	{"cut through u1's session, 20 s", "2026-11-01T10:05:00Z", "2026-11-01T10:25:00Z", 20 * time.Second},
 	{"unaligned start, 30 min", "2026-11-01T09:17:31.5Z", "2026-11-01T23:55:00Z", 30 * time.Minute},
 	{"across midnight, 1 h", "2026-11-01T23:00:00Z", "2026-11-02T01:00:00Z", time.Hour},
+	{"ends on e5's purchase, 1 min", "2026-11-01T09:00:00Z", "2026-11-01T10:30:00Z", time.Minute},
+	{"ends on user_activity buckets, 5 min", "2026-11-01T10:00:00Z", "2026-11-01T10:20:00Z", 5 * time.Minute},
+	{"ends on a rejected record, 1 s", "2026-11-01T11:00:00Z", "2026-11-01T12:00:05Z", time.Second},
 	{"empty", "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", time.Minute},
 }
 

@@ -80,8 +80,9 @@ func Translate(p *dashboard.Panel) (Query, error) {
 	}
 	q := Query{TimeSeries: timeSeriesCharts[p.Chart]}
 	// Pass 1: the range filter, col >= CAST($1 AS TIMESTAMP) AND col <
-	// CAST($2 AS TIMESTAMP), becomes $__timeFilter(col) where nothing
-	// around it binds tighter than AND.
+	// CAST($2 AS TIMESTAMP), becomes $__timeFilter(col) AND col <
+	// CAST($__timeTo() AS TIMESTAMP) where nothing around it binds tighter
+	// than AND.
 	for k := 0; k < len(sig); k++ {
 		col, n := column(at, k)
 		if n == 0 || !filterBefore(at(k-1)) {
@@ -100,8 +101,12 @@ func Translate(p *dashboard.Panel) (Query, error) {
 			continue
 		}
 		// Keep the column as written; blank out the rest of the span.
+		// $__timeFilter is BETWEEN, which includes the range's end; the
+		// second bound keeps it out, as the panel does (a user_activity
+		// bucket starting exactly at the end would otherwise be counted).
 		first, last := sig[k], sig[e+6]
-		toks[first] = token{kind: tkMacro, text: "$__timeFilter(" + col + ")", line: toks[first].line}
+		toks[first] = token{kind: tkMacro, line: toks[first].line,
+			text: "$__timeFilter(" + col + ") AND " + col + " < CAST(" + toSQL + " AS TIMESTAMP)"}
 		for i := first + 1; i <= last; i++ {
 			toks[i] = token{kind: tkSpace, text: ""}
 		}

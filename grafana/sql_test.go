@@ -18,13 +18,13 @@ func TestTranslate(t *testing.T) {
 	}{
 		{"range filter", "stat",
 			"SELECT 1 FROM t WHERE x = 1 AND c >= CAST($1 AS TIMESTAMP) AND c < CAST($2 AS TIMESTAMP)",
-			"SELECT 1 FROM t WHERE x = 1 AND $__timeFilter(c)"},
+			"SELECT 1 FROM t WHERE x = 1 AND $__timeFilter(c) AND c < CAST($__timeTo() AS TIMESTAMP)"},
 		{"keywords in any case, line breaks", "stat",
 			"select 1 from t where c >=\n cast( $1 as timestamp )\n and c < Cast($2 AS Timestamp) group by 1",
-			"select 1 from t where $__timeFilter(c) group by 1"},
+			"select 1 from t where $__timeFilter(c) AND c < CAST($__timeTo() AS TIMESTAMP) group by 1"},
 		{"qualified and quoted column", "stat",
 			`SELECT 1 FROM t WHERE (t."c" >= CAST($1 AS TIMESTAMP) AND t."c" < CAST($2 AS TIMESTAMP))`,
-			`SELECT 1 FROM t WHERE ($__timeFilter(t."c"))`},
+			`SELECT 1 FROM t WHERE ($__timeFilter(t."c") AND t."c" < CAST($__timeTo() AS TIMESTAMP))`},
 		{"two columns: not a range", "stat",
 			"SELECT 1 FROM t WHERE a >= CAST($1 AS TIMESTAMP) AND b < CAST($2 AS TIMESTAMP)",
 			"SELECT 1 FROM t WHERE a >= CAST($__timeFrom() AS TIMESTAMP) AND b < CAST($__timeTo() AS TIMESTAMP)"},
@@ -111,11 +111,10 @@ func TestExportRefusesProject(t *testing.T) {
 	}
 }
 
-// Grafana's $__timeFilter is BETWEEN: a row exactly at the range's end is
-// in the Grafana panel and not in the built-in one (to is exclusive
-// there). This is the one difference the export accepts, as Grafana's own
-// convention; Grafana's ranges end at .999 of a second ("now", "today").
-func TestTimeFilterIncludesTo(t *testing.T) {
+// Grafana's $__timeFilter is BETWEEN, which includes a row exactly at the
+// range's end; the export's second bound keeps it out, as the built-in
+// panel does (to exclusive).
+func TestRangeEndExclusive(t *testing.T) {
 	db := openDuckDB(t)
 	load(t, db)
 	p := builtIn(t).Panel("total_revenue")
@@ -125,30 +124,29 @@ func TestTimeFilterIncludesTo(t *testing.T) {
 	}
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	to := time.Date(2026, 11, 1, 10, 30, 0, 0, time.UTC) // e5's purchase, 20.00, is at 10:30:00
-	own, err := db.QueryReadOnly(context.Background(), p.SQL, from, to)
-	if err != nil {
-		t.Fatal(err)
+	run := func(sql string, args ...any) string {
+		t.Helper()
+		res, err := db.QueryReadOnly(context.Background(), sql, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		_, rows := normal(res)
+		return rows[0][0]
 	}
 	sql, err := grafanatest.Expand(q.SQL, from, to, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	graf, err := db.QueryReadOnly(context.Background(), sql)
-	if err != nil {
-		t.Fatal(err)
+	if own, graf := run(p.SQL, from, to), run(sql); own != "35.000000" || graf != own {
+		t.Errorf("revenue to 10:30: built-in %s, Grafana %s; want 35 for both", own, graf)
 	}
-	_, ownRows := normal(own)
-	_, grafRows := normal(graf)
-	if ownRows[0][0] != "35.000000" || grafRows[0][0] != "55.000000" {
-		t.Errorf("revenue to 10:30: built-in %v, Grafana %v; want 35 (to exclusive) and 55 (BETWEEN)", ownRows, grafRows)
+	// Grafana's macro alone would count it.
+	between := strings.Replace(q.SQL, " AND event_time < CAST($__timeTo() AS TIMESTAMP)", "", 1)
+	if between == q.SQL {
+		t.Fatalf("no second bound in\n%s", q.SQL)
 	}
-	// A millisecond earlier, as Grafana ends its ranges, they agree.
-	sql, _ = grafanatest.Expand(q.SQL, from, to.Add(-time.Millisecond), time.Second)
-	graf, err = db.QueryReadOnly(context.Background(), sql)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, rows := normal(graf); rows[0][0] != "35.000000" {
-		t.Errorf("revenue to 10:29:59.999: %v, want 35", rows)
+	sql, _ = grafanatest.Expand(between, from, to, time.Second)
+	if got := run(sql); got != "55.000000" {
+		t.Errorf("with $__timeFilter alone: %s, want 55 (BETWEEN includes 10:30)", got)
 	}
 }
