@@ -50,6 +50,7 @@ type Config struct {
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Streaming StreamingConfig `yaml:"streaming"`
 	Generator GeneratorConfig `yaml:"generator"`
+	Scheduler SchedulerConfig `yaml:"scheduler"`
 	LogLevel  string          `yaml:"log_level"`
 }
 
@@ -117,6 +118,23 @@ type StreamingConfig struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	BatchSize   int           `yaml:"batch_size"`
 	BatchDelay  time.Duration `yaml:"batch_delay"`
+}
+
+// SchedulerConfig drives the DAG scheduler of `cartwheel run` (SPEC §5.2).
+type SchedulerConfig struct {
+	// Disabled stops this appliance from scheduling and running DAGs (its
+	// pages and API still show the history): for an instance that must
+	// leave that to others on a shared warehouse.
+	Disabled bool `yaml:"disabled"`
+	// Lease is how long the scheduling lease in the warehouse lasts without
+	// renewal; another instance takes over after it (0: the scheduler's
+	// default, 30s).
+	Lease time.Duration `yaml:"lease"`
+	// Instance names this appliance as a lease holder (default
+	// hostname:pid:random).
+	Instance string `yaml:"instance"`
+	// BackfillConcurrency bounds the backfill runs at once (0: default 2).
+	BackfillConcurrency int `yaml:"backfill_concurrency"`
 }
 
 // GeneratorConfig drives the demo traffic of `cartwheel run`.
@@ -219,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if c.Query.Timeout <= 0 || c.Query.MaxRows <= 0 {
 		bad("query.timeout and query.max_rows must be positive")
+	}
+	if c.Scheduler.Lease < 0 || c.Scheduler.BackfillConcurrency < 0 {
+		bad("scheduler.lease and scheduler.backfill_concurrency must not be negative")
 	}
 	for _, h := range c.HTTPHosts {
 		if h == "" || strings.ContainsAny(h, ":/ ") {

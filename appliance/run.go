@@ -25,6 +25,8 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/generator"
 	"github.com/cartwheel-analytics/cartwheel/models"
 	"github.com/cartwheel-analytics/cartwheel/producer"
+	"github.com/cartwheel-analytics/cartwheel/scheduler"
+	"github.com/cartwheel-analytics/cartwheel/scheduler/web"
 	"github.com/cartwheel-analytics/cartwheel/streaming"
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
@@ -150,11 +152,20 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	dags, err := LoadDAGs(cfg)
+	if err != nil {
+		return err
+	}
+	sched, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, project, log, reg)...)
+	if err != nil {
+		return err
+	}
 	panels, err := dashboard.Load(ProjectFS(cfg.Project))
 	if err != nil {
 		return err
 	}
 	dash := dashboard.New(panels, db, dashboard.WithMetrics(reg), dashboard.WithLag(lag.Measure), dashboard.WithLogger(log),
+		dashboard.WithLastDAGRun(sched.LastRunState),
 		dashboard.WithDocs(dashboard.LazyDir(filepath.Join(cfg.DataDir, "docs"), func(ctx context.Context, dir string) error {
 			_, err := models.Docs(ctx, db, project, dir)
 			return err
@@ -171,6 +182,13 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	sopts := []api.Option{}
 	for pattern, h := range dash.Routes() {
 		sopts = append(sopts, api.WithGET(pattern, h))
+	}
+	dagPages := web.New(sched, web.WithLogger(log))
+	for pattern, h := range dagPages.Routes() {
+		sopts = append(sopts, api.WithGET(pattern, h))
+	}
+	for pattern, h := range dagPages.Actions() {
+		sopts = append(sopts, api.WithPOST(pattern, h))
 	}
 	server := api.New(db, append(sopts,
 		api.WithAllowedHosts(cfg.HTTPHosts...),
@@ -202,6 +220,9 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.Serve(gctx, ln) })
 	g.Go(func() error { return pipeline.Run(gctx) })
+	if !cfg.Scheduler.Disabled {
+		g.Go(func() error { return sched.Run(gctx) })
+	}
 	g.Go(func() error { return servePG(gctx, cfg, db, token, reg, log) })
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(gctx) })
