@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
@@ -45,7 +46,7 @@ func serve(t *testing.T, wh Warehouse, opts ...Option) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(wh, opts...)
+	srv := New(wh, append([]Option{WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
