@@ -95,6 +95,8 @@ sessionizes them in event time, commits them exactly once to a warehouse
 		return profile.Close()
 	}
 	root.AddCommand(newRunCmd(g), newGenerateCmd(g), newReplayCmd(g), newBrokerCmd(g), newQueryCmd(g), newModelsCmd(g), newInitCmd(g))
+	root.AddCommand(newGrafanaCmd(g))
+	root.AddCommand(newDagsCmd(g))
 	// Cobra adds these two at Execute; added now, they get the checks below.
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)
