@@ -34,13 +34,27 @@ func LoadDAGs(cfg Config) ([]*dag.DAG, error) {
 // modelsTask runs a DAG's models task as `cartwheel models CMD --select
 // SELECTOR --vars VARS` would, over the project the appliance builds; the
 // run's template variables (logical_date, data_interval_start, …) are the
-// models' vars.
+// models' vars. One models task runs at a time: two builds of the same
+// models at once collide in the warehouse (their temporary tables), which
+// a backfill beside the scheduled runs would otherwise do.
 func modelsTask(db models.DB, p *models.Project) scheduler.ModelsFunc {
+	one := make(chan struct{}, 1)
 	return func(ctx context.Context, cmd, selector string, vars map[string]any, w io.Writer) error {
 		run, ok := modelsCommands[cmd]
 		if !ok {
 			return fmt.Errorf("unknown models command %q (want run, test or build)", cmd)
 		}
+		select {
+		case one <- struct{}{}:
+		default:
+			fmt.Fprintln(w, "waiting for another models task to finish (one at a time)")
+			select {
+			case one <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		defer func() { <-one }()
 		// Selectors as on the command line: blanks or commas between them.
 		sel := strings.FieldsFunc(selector, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 		_, err := run(ctx, db, p, models.WithOutput(w), models.WithSelect(sel...), models.WithVars(vars))
