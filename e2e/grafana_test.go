@@ -112,6 +112,19 @@ func TestGrafanaOverPostgresEndpoint(t *testing.T) {
 			if err != nil || len(res) != 1 || res[0].Err != nil {
 				t.Fatalf("%s over the endpoint: %v %v\n%s", p.Name, err, res, sql)
 			}
+			if mp.Targets[0].Format == "time_series" {
+				// Grafana takes a time column of a time type and numbers of
+				// number types (timestamp, timestamptz, date; int2/4/8,
+				// float4/8, numeric).
+				times := map[uint32]bool{1114: true, 1184: true, 1082: true}
+				numbers := map[uint32]bool{20: true, 21: true, 23: true, 700: true, 701: true, 1700: true}
+				for k, f := range res[0].FieldDescriptions {
+					if (k == 0 && !times[f.DataTypeOID]) || (k > 0 && !numbers[f.DataTypeOID]) {
+						t.Errorf("%s: column %s has type OID %d, which Grafana's time series would not read as a %s",
+							p.Name, f.Name, f.DataTypeOID, map[bool]string{true: "time", false: "number"}[k == 0])
+					}
+				}
+			}
 			var got [][]string
 			head := []string{}
 			for _, f := range res[0].FieldDescriptions {
