@@ -362,6 +362,9 @@ func Model(d *dashboard.Dashboard, ds DataSource) (*DashboardModel, error) {
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
+	if len(m.Panels) == 0 {
+		return nil, errors.New("the project has no visible panel to export (dashboards/*.sql)")
+	}
 	fillRows(m.Panels)
 	return m, nil
 }

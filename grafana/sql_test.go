@@ -109,6 +109,17 @@ func TestExportRefusesProject(t *testing.T) {
 	if strings.Contains(err.Error(), "panel good") {
 		t.Errorf("error %q blames the good panel", err)
 	}
+	// A project without a visible panel has nothing to export.
+	d, err = dashboard.Load(fstest.MapFS{
+		"dashboards/dashboard.yml": {Data: []byte("panels:\n  - {name: only, hidden: true}\n")},
+		"dashboards/only.sql":      {Data: []byte("SELECT 1 AS n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := grafana.Export(d, ds); err == nil || !strings.Contains(err.Error(), "no visible panel") {
+		t.Errorf("Export of hidden panels only: %v", err)
+	}
 }
 
 // Grafana's $__timeFilter is BETWEEN, which includes a row exactly at the
