@@ -417,9 +417,13 @@ func (e *executor) perform(ctx context.Context, t *dag.Task, log io.Writer) erro
 			}
 			cells := make([]string, len(row))
 			for j, v := range row {
-				cells[j] = fmt.Sprint(v)
-				if v == nil {
+				switch v := v.(type) {
+				case nil:
 					cells[j] = "NULL"
+				case time.Time:
+					cells[j] = v.UTC().Format("2006-01-02 15:04:05.999999")
+				default:
+					cells[j] = fmt.Sprint(v)
 				}
 			}
 			fmt.Fprintln(log, strings.Join(cells, "\t"))
