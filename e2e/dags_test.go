@@ -19,28 +19,6 @@ import (
 	"time"
 )
 
-// analyticsDAG is the classic redshift_analytics_dag on a fast schedule:
-// staging → marts (with the seeds they join) → a reconciliation check.
-const analyticsDAG = `name: analytics
-schedule: "@every 5s"
-timezone: UTC
-catchup: false
-max_active_runs: 1
-tasks:
-  - id: staging
-    models: run
-    select: "path:models/staging"
-  - id: marts
-    models: build
-    select: "path:seeds path:models/marts"
-    depends_on: [staging]
-    retries: 1
-    retry_delay: 1s
-  - id: revenue_not_negative
-    sql_check: "SELECT day FROM fct_daily_revenue WHERE revenue < 0"
-    depends_on: [marts]
-`
-
 // brokenDAG has a failing sql_check with a task downstream of it and an
 // alert that runs because it failed (trigger_rule one_failed).
 const brokenDAG = `name: broken
@@ -59,15 +37,23 @@ tasks:
     trigger_rule: one_failed
 `
 
-// dagProject writes the built-in project to dir/proj (cartwheel init) with
-// the given DAG files in its dags/.
+// dagProject writes the built-in project to dir/proj (cartwheel init),
+// its analytics DAG on a schedule of every 5 s instead of 5 min, and the
+// given DAG files beside it.
 func dagProject(t *testing.T, dir string, files map[string]string) string {
 	t.Helper()
 	proj := filepath.Join(dir, "proj")
 	mustCartwheel(t, time.Minute, "init", proj)
-	if err := os.MkdirAll(filepath.Join(proj, "dags"), 0o755); err != nil {
-		t.Fatal(err)
+	path := filepath.Join(proj, "dags", "analytics.yml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("cartwheel init wrote no analytics DAG: %v", err)
 	}
+	const builtin = `schedule: "*/5 * * * *"`
+	if !strings.Contains(string(b), builtin) {
+		t.Fatalf("the built-in analytics DAG has no %s:\n%s", builtin, b)
+	}
+	writeFile(t, path, strings.Replace(string(b), builtin, `schedule: "@every 5s"`, 1))
 	for name, content := range files {
 		writeFile(t, filepath.Join(proj, "dags", name), content)
 	}
@@ -103,15 +89,15 @@ func exitStatus(err error) int {
 	return 0
 }
 
-// TestDagsOnRunningAppliance: `cartwheel run` with a project whose
-// analytics DAG runs every 5 s keeps the marts fresh on schedule; while it
+// TestDagsOnRunningAppliance: `cartwheel run` with the built-in project,
+// its analytics DAG running every 5 s, keeps the marts fresh on schedule; while it
 // holds the DuckDB file, `cartwheel dags` goes through it (runs, logs,
 // list, pause/unpause, trigger --wait of a failing DAG, whose exit status
 // is non-zero and whose downstream task is upstream_failed); the pages
 // show the runs.
 func TestDagsOnRunningAppliance(t *testing.T) {
 	dir := t.TempDir()
-	proj := dagProject(t, dir, map[string]string{"analytics.yml": analyticsDAG, "broken.yml": brokenDAG})
+	proj := dagProject(t, dir, map[string]string{"broken.yml": brokenDAG})
 	lc := writeLiveConfig(t, dir, 11)
 	b, _ := os.ReadFile(lc.path)
 	writeFile(t, lc.path, string(b)+"project: "+proj+"\npg: \"\"\n")
@@ -167,7 +153,7 @@ func TestDagsOnRunningAppliance(t *testing.T) {
 
 	// Logs through the appliance: every task's latest try.
 	logs := mustCartwheel(t, time.Minute, "dags", "logs", "analytics", first.id, "--config", lc.path)
-	for _, want := range []string{"=== staging (try 1, success) ===", "=== marts (try ", "=== revenue_not_negative (try 1, success) ===", "fct_daily_revenue"} {
+	for _, want := range []string{"=== staging (try 1, success) ===", "=== marts (try ", "=== tests (try ", "fct_daily_revenue"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("dags logs has no %q:\n%s", want, tail(logs, 40))
 		}
@@ -203,7 +189,7 @@ func TestDagsOnRunningAppliance(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCartwheel(t, time.Minute, "dags", "list", "--format", "json", "--config", lc.path)), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0]["dag"] != "analytics" || list[0]["paused"] != true || list[0]["next_run"] != nil {
+	if len(list) != 3 || list[0]["dag"] != "analytics" || list[0]["paused"] != true || list[0]["next_run"] != nil {
 		t.Errorf("dags list after pause: %v", list)
 	}
 	mustCartwheel(t, time.Minute, "dags", "unpause", "analytics", "--config", lc.path)
@@ -261,28 +247,28 @@ func TestDagsOnRunningAppliance(t *testing.T) {
 	}
 }
 
-// TestDagsTriggerOnFixture: `cartwheel dags trigger analytics --wait` on
-// a replayed fixture, with no appliance running, runs the run in the
-// foreground and exits 0 with every task successful; the history says so.
+// TestDagsTriggerOnFixture: `cartwheel dags trigger analytics --wait` —
+// the built-in project's analytics DAG — on a replayed fixture, with no
+// appliance running, runs the run in the foreground and exits 0 with every
+// task successful; the history says so and the marts are built.
 func TestDagsTriggerOnFixture(t *testing.T) {
 	dir := t.TempDir()
-	proj := dagProject(t, dir, map[string]string{"analytics.yml": analyticsDAG})
 	dsn := "duckdb://" + filepath.Join(dir, "w.duckdb")
 	cfg := filepath.Join("..", "testdata", "fixture", "config.yaml")
 	cartwheel(t, "replay", "--config", cfg, "--events", filepath.Join("..", "testdata", "fixture", "events.jsonl"), "--warehouse", dsn, "--no-models")
 
-	out, errOut, err := execCartwheel(5*time.Minute, "dags", "trigger", "analytics", "--wait", "--warehouse", dsn, "--project", proj)
+	out, errOut, err := execCartwheel(5*time.Minute, "dags", "trigger", "analytics", "--wait", "--warehouse", dsn)
 	if err != nil {
 		t.Fatalf("trigger --wait: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
-	for _, task := range []string{"staging", "marts", "revenue_not_negative"} {
+	for _, task := range []string{"staging", "marts", "tests"} {
 		if !strings.Contains(out, fmt.Sprintf("  %-24s %-16s", task, "success")) {
 			t.Errorf("task %s did not succeed:\n%s", task, out)
 		}
 	}
-	runs := dagRuns(t, "analytics", "--warehouse", dsn, "--project", proj)
+	runs := dagRuns(t, "analytics", "--warehouse", dsn)
 	if len(runs) != 1 || runs[0].state != "success" || runs[0].runType != "manual" {
-		t.Errorf("runs after trigger --wait: %+v (no scheduled run may be made by a command)", runs)
+		t.Errorf("runs after trigger --wait: %+v (a command makes no scheduled runs)", runs)
 	}
 	// The marts hold the fixture's purchases.
 	got := cartwheel(t, "query", "--warehouse", dsn, "--format", "csv", "SELECT count(*) AS n FROM fct_daily_revenue")

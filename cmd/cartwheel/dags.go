@@ -183,8 +183,12 @@ func runOutcome(out io.Writer, run scheduler.Run, tasks []scheduler.TaskInstance
 	}
 	fmt.Fprintf(out, "run %s %s%s\n", run.RunID, run.State, dur)
 	var failed []string
+	width := 24
 	for _, ti := range tasks {
-		line := fmt.Sprintf("  %-24s %-16s try %d  %.1fs", ti.TaskID, ti.State, ti.Try, ti.Duration)
+		width = max(width, len(ti.TaskID))
+	}
+	for _, ti := range tasks {
+		line := fmt.Sprintf("  %-*s %-16s try %d  %.1fs", width, ti.TaskID, ti.State, ti.Try, ti.Duration)
 		if ti.Error != "" {
 			line += "  " + oneLine(ti.Error)
 		}

@@ -142,6 +142,7 @@ func (s *Server) Routes() map[string]http.Handler {
 		"/api/dags/{name}/runs/{run_id}": http.HandlerFunc(s.run),
 		"/api/dags/{name}/runs/{run_id}/tasks/{task_id}/log": http.HandlerFunc(s.taskLog),
 		"/dags":                      http.HandlerFunc(s.pageList),
+		"/dags/{$}":                  http.RedirectHandler("/dags", http.StatusMovedPermanently),
 		"/dags/{name}":               http.HandlerFunc(s.pageDAG),
 		"/dags/{name}/runs/{run_id}": http.HandlerFunc(s.pageRun),
 		"/dags/{name}/runs/{run_id}/tasks/{task_id}": http.HandlerFunc(s.pageLog),

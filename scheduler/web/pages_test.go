@@ -54,6 +54,12 @@ func TestPages(t *testing.T) {
 			t.Errorf("GET %s: inline script", c.path)
 		}
 	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noRedirect.Get(base + "/dags/"); err != nil || resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/dags" {
+		t.Errorf("GET /dags/: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	for _, p := range []string{"/dags/actions.js", "/dags/dags.css"} {
 		status, h, b := do(t, "GET", base+p, "")
 		if status != http.StatusOK || len(b) < 100 || h.Get("X-Content-Type-Options") != "nosniff" {

@@ -35,13 +35,26 @@ type tick struct {
 }
 
 const (
-	ganttWidth  = 640
-	ganttLabelW = 150
-	ganttDurW   = 60
-	ganttRowH   = 26
+	ganttWidth = 640
+	ganttDurW  = 60
+	ganttRowH  = 26
+	// maxLabel bounds the characters of a task id drawn (ids are cut
+	// with … beyond it); charW is about the width of one at 12px.
+	maxLabel = 28
+	charW    = 6.6
 )
 
+// labelWidth is the room the longest task id needs, within bounds.
+func labelWidth(d *dag.DAG, lo, hi int) int {
+	n := 0
+	for _, t := range d.Tasks {
+		n = max(n, min(len([]rune(t.ID)), maxLabel))
+	}
+	return min(max(int(float64(n)*charW)+16, lo), hi)
+}
+
 func (s *Server) newGantt(d *dag.DAG, run scheduler.Run, tis []scheduler.TaskInstance) gantt {
+	ganttLabelW := labelWidth(d, 80, 220)
 	g := gantt{Width: ganttWidth, LabelX: ganttLabelW - 8, ChartX: ganttLabelW, BarH: 16}
 	now := s.now()
 	var t0, t1 time.Time
@@ -76,7 +89,7 @@ func (s *Server) newGantt(d *dag.DAG, run scheduler.Run, tis []scheduler.TaskIns
 	y := 8
 	for _, t := range d.Tasks {
 		ti := byID[t.ID]
-		row := ganttRow{Label: shorten(t.ID, 20), State: ti.State, Y: y, TextY: y + 12, Title: t.ID + ": " + stateOrNone(ti.State)}
+		row := ganttRow{Label: shorten(t.ID, maxLabel), State: ti.State, Y: y, TextY: y + 12, Title: t.ID + ": " + stateOrNone(ti.State)}
 		if ti.Try > 0 {
 			row.Href = logHref(d.Name, run.RunID, t.ID, ti.Try)
 		} else {
@@ -129,7 +142,6 @@ type gnode struct {
 type gedge struct{ D string }
 
 const (
-	nodeW   = 132
 	nodeH   = 30
 	colGap  = 48
 	rowGap  = 16
@@ -159,7 +171,8 @@ func newGraph(d *dag.DAG, byID map[string]scheduler.TaskInstance) graph {
 		depth[id] = v
 		return v
 	}
-	rows := map[int]int{} // nodes so far in each column
+	nodeW := labelWidth(d, 100, 240)*8/7 + 8 // bold text is wider
+	rows := map[int]int{}                    // nodes so far in each column
 	pos := map[string]gnode{}
 	var g graph
 	for _, t := range d.Tasks {
@@ -167,7 +180,7 @@ func newGraph(d *dag.DAG, byID map[string]scheduler.TaskInstance) graph {
 		r := rows[c]
 		rows[c]++
 		ti := byID[t.ID]
-		n := gnode{ID: shorten(t.ID, 16), State: ti.State, Title: t.ID + ": " + stateOrNone(ti.State),
+		n := gnode{ID: shorten(t.ID, maxLabel), State: ti.State, Title: t.ID + ": " + stateOrNone(ti.State),
 			X: padding + c*(nodeW+colGap), Y: padding + r*(nodeH+rowGap), W: nodeW, H: nodeH}
 		n.TX, n.TY = n.X+nodeW/2, n.Y+nodeH/2+4
 		n.Href = "#"
