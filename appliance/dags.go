@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cartwheel-analytics/cartwheel/api"
 	"github.com/cartwheel-analytics/cartwheel/dag"
 	"github.com/cartwheel-analytics/cartwheel/models"
 	"github.com/cartwheel-analytics/cartwheel/scheduler"
@@ -31,30 +33,57 @@ func LoadDAGs(cfg Config) ([]*dag.DAG, error) {
 	return dags, nil
 }
 
+// modelsGate lets one models command run at a time on a warehouse: two
+// builds of the same models at once collide there (on their temporary
+// tables) — a backfill beside the scheduled runs, or POST /api/models
+// during a scheduled run, would otherwise do that.
+type modelsGate chan struct{}
+
+func newModelsGate() modelsGate { return make(modelsGate, 1) }
+
+// enter waits for the gate (saying so on w when it must wait) or ctx.
+func (g modelsGate) enter(ctx context.Context, w io.Writer) error {
+	select {
+	case g <- struct{}{}:
+		return nil
+	default:
+	}
+	fmt.Fprintln(w, "waiting for another models command to finish (one at a time)")
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g modelsGate) leave() { <-g }
+
+// action puts the models action of the API (POST /api/models) behind the gate.
+func (g modelsGate) action(a api.Action) api.Action {
+	return func(ctx context.Context, body io.Reader) (any, int) {
+		if err := g.enter(ctx, io.Discard); err != nil {
+			return api.ModelsResponse{Error: "waiting for another models command: " + err.Error()}, http.StatusServiceUnavailable
+		}
+		defer g.leave()
+		return a(ctx, body)
+	}
+}
+
 // modelsTask runs a DAG's models task as `cartwheel models CMD --select
-// SELECTOR --vars VARS` would, over the project the appliance builds; the
-// run's template variables (logical_date, data_interval_start, …) are the
-// models' vars. One models task runs at a time: two builds of the same
-// models at once collide in the warehouse (their temporary tables), which
-// a backfill beside the scheduled runs would otherwise do.
-func modelsTask(db models.DB, p *models.Project) scheduler.ModelsFunc {
-	one := make(chan struct{}, 1)
+// SELECTOR --vars VARS` would, over the project the appliance builds, one
+// at a time through gate; the run's template variables (logical_date,
+// data_interval_start, …) are the models' vars.
+func modelsTask(db models.DB, p *models.Project, gate modelsGate) scheduler.ModelsFunc {
 	return func(ctx context.Context, cmd, selector string, vars map[string]any, w io.Writer) error {
 		run, ok := modelsCommands[cmd]
 		if !ok {
 			return fmt.Errorf("unknown models command %q (want run, test or build)", cmd)
 		}
-		select {
-		case one <- struct{}{}:
-		default:
-			fmt.Fprintln(w, "waiting for another models task to finish (one at a time)")
-			select {
-			case one <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		if err := gate.enter(ctx, w); err != nil {
+			return err
 		}
-		defer func() { <-one }()
+		defer gate.leave()
 		// Selectors as on the command line: blanks or commas between them.
 		sel := strings.FieldsFunc(selector, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 		_, err := run(ctx, db, p, models.WithOutput(w), models.WithSelect(sel...), models.WithVars(vars))
@@ -63,8 +92,8 @@ func modelsTask(db models.DB, p *models.Project) scheduler.ModelsFunc {
 }
 
 // schedulerOptions are the scheduler's options from cfg.
-func schedulerOptions(cfg Config, db models.DB, p *models.Project, log *slog.Logger, reg prometheus.Registerer) []scheduler.Option {
-	opts := []scheduler.Option{scheduler.WithModels(modelsTask(db, p))}
+func schedulerOptions(cfg Config, db models.DB, p *models.Project, gate modelsGate, log *slog.Logger, reg prometheus.Registerer) []scheduler.Option {
+	opts := []scheduler.Option{scheduler.WithModels(modelsTask(db, p, gate))}
 	if log != nil {
 		opts = append(opts, scheduler.WithLogger(log))
 	}
@@ -127,7 +156,8 @@ func OpenDAGs(ctx context.Context, cfg Config, log *slog.Logger) (*DAGs, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, p, log, nil)...)
+	gate := newModelsGate()
+	s, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, p, gate, log, nil)...)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -141,7 +171,7 @@ func OpenDAGs(ctx context.Context, cfg Config, log *slog.Logger) (*DAGs, error) 
 		}
 		// Its lease and start-up news are not the command's output.
 		quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn})
-		return scheduler.New(ctx, db, manual, schedulerOptions(cfg, db, p, quiet, nil)...)
+		return scheduler.New(ctx, db, manual, schedulerOptions(cfg, db, p, gate, quiet, nil)...)
 	}
 	return &DAGs{Scheduler: s, local: s, db: db, log: log, runner: runner}, nil
 }

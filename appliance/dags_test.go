@@ -112,7 +112,7 @@ func TestDAGsThroughAppliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, p, nil, nil)...)
+	sched, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, p, newModelsGate(), nil, nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestDAGsThroughAppliance(t *testing.T) {
 }
 
 func TestModelsTaskUnknownCommand(t *testing.T) {
-	err := modelsTask(nil, nil)(context.Background(), "frob", "", nil, io.Discard)
+	err := modelsTask(nil, nil, newModelsGate())(context.Background(), "frob", "", nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `unknown models command "frob"`) {
 		t.Errorf("err = %v", err)
 	}
@@ -182,5 +182,42 @@ func TestLoadDAGsNamesTheProject(t *testing.T) {
 	_, err := LoadDAGs(cfg)
 	if err == nil || !strings.Contains(err.Error(), cfg.Project) || !strings.Contains(err.Error(), "dags/ok.yml") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestModelsGate: one models command at a time — a second waits (and says
+// so in its log) until the first leaves, or gives up with its context.
+func TestModelsGate(t *testing.T) {
+	g := newModelsGate()
+	if err := g.enter(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var log strings.Builder
+	done := make(chan error, 1)
+	go func() { done <- g.enter(ctx, &log) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("enter while held, cancelled: %v", err)
+	}
+	if !strings.Contains(log.String(), "waiting for another models command") {
+		t.Errorf("log %q", log.String())
+	}
+	entered := make(chan error, 1)
+	go func() { entered <- g.enter(context.Background(), io.Discard) }()
+	g.leave()
+	if err := <-entered; err != nil {
+		t.Errorf("enter after leave: %v", err)
+	}
+	// The API's models action waits behind the gate too.
+	a := g.action(func(context.Context, io.Reader) (any, int) { return "ran", 200 })
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if v, status := a(ctx, strings.NewReader("{}")); status != 503 {
+		t.Errorf("action while held: %v %d", v, status)
+	}
+	g.leave()
+	if v, status := a(context.Background(), strings.NewReader("{}")); v != "ran" || status != 200 {
+		t.Errorf("action: %v %d", v, status)
 	}
 }

@@ -156,7 +156,8 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	sched, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, project, log, reg)...)
+	gate := newModelsGate() // DAG models tasks and POST /api/models, one at a time
+	sched, err := scheduler.New(ctx, db, dags, schedulerOptions(cfg, db, project, gate, log, reg)...)
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		api.WithToken(token),
 		api.WithGatherer(reg),
 		api.WithLogger(log),
-		api.WithAction("/api/models", modelsHandler(db, project)),
+		api.WithAction("/api/models", gate.action(modelsHandler(db, project))),
 		api.WithReady(func() error { return pipeline.Health().Ready() }),
 		api.WithStatus(func() any {
 			s, h := pipeline.Stats(), pipeline.ConsumerHealth()
