@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -261,7 +262,7 @@ func runsResult(runs []scheduler.Run) *result.Set {
 		if r.EndedAt != nil {
 			end = r.EndedAt.UTC()
 			if r.StartedAt != nil {
-				dur = r.EndedAt.Sub(*r.StartedAt).Round(time.Millisecond).Seconds()
+				dur = math.Round(r.EndedAt.Sub(*r.StartedAt).Seconds()*1000) / 1000
 			}
 		}
 		res.Rows = append(res.Rows, []any{r.RunID, r.RunType, r.LogicalDate.UTC(), r.State, start, end, dur})
