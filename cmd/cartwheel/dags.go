@@ -128,9 +128,9 @@ func newDagsTriggerCmd(g *globals) *cobra.Command {
 		Short: "Queue a manual run of a DAG",
 		Long: `Queue a manual run of a DAG (run type manual, logical date now or --date).
 
-With a running appliance, its scheduler runs it (unless the DAG is paused or
-max_active_runs are active): without --wait the command prints the run id
-and returns. With --wait it waits for the run to end and its exit status is
+With a running appliance, its scheduler runs it (a paused DAG's run waits
+for unpause, and max_active_runs apply): without --wait the command prints
+the run id and returns. A paused DAG with --wait is an error. With --wait it waits for the run to end and its exit status is
 the run's outcome: 0 when the run succeeded, 1 when it failed (the failed
 tasks are listed).
 
@@ -154,12 +154,24 @@ appliance, whichever holds the lease runs it).`,
 			}
 			defer d.Close()
 			out := cmd.OutOrStdout()
+			st, err := d.DAG(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			waits := wait || !d.ThroughAppliance()
+			if st.Paused && waits {
+				// Its run would stay queued until someone unpauses it.
+				return fmt.Errorf("%s is paused: a run of it waits for 'cartwheel dags unpause %s'", args[0], args[0])
+			}
 			run, err := d.Trigger(cmd.Context(), args[0], logical)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "queued %s run %s (logical date %s)\n", run.DAG, run.RunID, run.LogicalDate.UTC().Format(time.RFC3339))
-			if !wait && d.ThroughAppliance() {
+			if !waits {
+				if st.Paused {
+					fmt.Fprintf(out, "%s is paused: the run starts once it is unpaused\n", run.DAG)
+				}
 				return nil
 			}
 			run, tasks, err := d.WaitRun(cmd.Context(), run.DAG, run.RunID)

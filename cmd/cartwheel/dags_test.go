@@ -141,6 +141,10 @@ func TestDagsWithoutAppliance(t *testing.T) {
 	if code != 0 || stdout != "broken paused\n" {
 		t.Errorf("pause: exit %d %q", code, stdout)
 	}
+	code, stdout, stderr = run(t, append([]string{"dags", "trigger", "broken"}, flags...)...)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "broken is paused: a run of it waits for 'cartwheel dags unpause broken'") {
+		t.Errorf("trigger of a paused DAG with no appliance: exit %d, %q, %q", code, stdout, stderr)
+	}
 	_, stdout, _ = run(t, append([]string{"dags", "list", "--format", "csv"}, flags...)...)
 	if !strings.Contains(stdout, "broken,@daily,UTC,true,") {
 		t.Errorf("list after pause:\n%s", stdout)
