@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
 )
 
 // brokenDAG has a failing sql_check with a task downstream of it and an
@@ -274,5 +276,42 @@ func TestDagsTriggerOnFixture(t *testing.T) {
 	got := cartwheel(t, "query", "--warehouse", dsn, "--format", "csv", "SELECT count(*) AS n FROM fct_daily_revenue")
 	if n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(got, "n\n"))); n == 0 {
 		t.Errorf("fct_daily_revenue is empty after the run: %q", got)
+	}
+}
+
+// TestDagsOnPostgres: on a PostgreSQL warehouse the dags commands open it
+// themselves. With no appliance, trigger --wait runs the built-in
+// analytics DAG on the replayed fixture in the foreground (exit 0); with
+// an appliance on the same warehouse holding the scheduler lease, a
+// failing DAG triggered from the command line is run by it and the
+// command's exit status is still the run's outcome.
+func TestDagsOnPostgres(t *testing.T) {
+	pg := pgtest.Get(t)
+	dir := t.TempDir()
+	dsn := pg.NewDatabase(t)
+	cartwheel(t, "replay", "--events", filepath.Join("..", "testdata", "fixture", "events.jsonl"), "--warehouse", dsn, "--no-models")
+	out, errOut, err := execCartwheel(5*time.Minute, "dags", "trigger", "analytics", "--wait", "--warehouse", dsn)
+	if err != nil {
+		t.Fatalf("trigger --wait on PostgreSQL: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	if runs := dagRuns(t, "analytics", "--warehouse", dsn); len(runs) != 1 || runs[0].state != "success" {
+		t.Errorf("runs: %+v", runs)
+	}
+
+	proj := dagProject(t, dir, map[string]string{"broken.yml": brokenDAG})
+	lc := writeLiveConfig(t, dir, 12)
+	b, _ := os.ReadFile(lc.path)
+	writeFile(t, lc.path, strings.Replace(string(b), "warehouse: "+lc.dsn, "warehouse: "+dsn, 1)+"project: "+proj+"\npg: \"\"\n")
+	c := start(t, "run", "--config", lc.path)
+	waitReady(t, c, lc.http, time.Minute)
+	waitFor(t, c, time.Minute, "the appliance's first scheduled run", func() bool {
+		return len(dagRuns(t, "analytics", "--config", lc.path)) > 1
+	})
+	out, errOut, err = execCartwheel(2*time.Minute, "dags", "trigger", "broken", "--wait", "--config", lc.path)
+	if exitStatus(err) != 1 || !strings.Contains(errOut, "check (failed), publish (upstream_failed)") {
+		t.Errorf("trigger --wait of a failing DAG beside an appliance: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	if err, _ := c.terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 }
