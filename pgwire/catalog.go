@@ -68,7 +68,7 @@ var settings = map[string]string{
 	"default_transaction_isolation": "read committed",
 	"transaction_read_only":         "on",
 	"default_transaction_read_only": "on",
-	"search_path":                   `"$user", public`,
+	"search_path":                   "main",
 	"max_identifier_length":         "63",
 	"lc_collate":                    "C",
 	"lc_ctype":                      "C",
@@ -328,6 +328,14 @@ var rewrites = []struct {
 	// psql \d: `array_upper(pr.prattrs::int2[], 1)`; DuckDB's lists are
 	// one-dimensional, numbered from 1.
 	{regexp.MustCompile(`(?i)\barray_upper\s*\(([^()]*?(\([^()]*\))?[^()]*?),\s*1\s*\)`), "len($1)"},
+	// Grafana's table list: the schemas of the search path, computed
+	// with generate_series(…) AS i over string_to_array(…) s (i and s are
+	// columns in PostgreSQL, tables in DuckDB). The warehouse's tables
+	// are in main.
+	{regexp.MustCompile(`(?is)\(\s*SELECT\s+CASE\s+WHEN\s+trim\s*\(\s*s\s*\[\s*i\s*\]\s*\).*?\bs\s*\)`), "('main')"},
+	// Grafana's table and column lists: quote_ident(table_name), which
+	// quotes a name only when it needs it.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?quote_ident\s*\(([^()]*)\)`), `(CASE WHEN regexp_full_match(($2), '[a-z_][a-z0-9_$]*') THEN ($2) ELSE '"' || replace(($2), '"', '""') || '"' END)`},
 	// psql \d: `a.attidentity = ''::"char"`.
 	{regexp.MustCompile(`(?i)::\s*"char"`), "::VARCHAR"},
 }

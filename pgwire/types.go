@@ -126,7 +126,12 @@ func appendText(b []byte, oid uint32, v any) []byte {
 		case math.IsNaN(x):
 			return append(b, "NaN"...)
 		}
-		return strconv.AppendFloat(b, x, 'g', -1, bits)
+		// As PostgreSQL 12+ prints floats: the shortest exact digits,
+		// in fixed notation from 1e-4 up to 1e15, else with an exponent.
+		if a := math.Abs(x); a == 0 || a >= 1e-4 && a < 1e15 {
+			return strconv.AppendFloat(b, x, 'f', -1, bits)
+		}
+		return strconv.AppendFloat(b, x, 'e', -1, bits)
 	case bool:
 		if x {
 			return append(b, 't')
