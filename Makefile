@@ -67,7 +67,7 @@ lint:
 # for FUZZTIME. Each case prints one "TORTURE case: figures" line.
 FUZZTIME ?= 2m
 # package:target, every fuzz target of the repository.
-FUZZ_TARGETS := ./event/:FuzzDecode ./warehouse/:FuzzCountStatements ./models/:FuzzSelector ./models/:FuzzTemplate
+FUZZ_TARGETS := ./event/:FuzzDecode ./warehouse/:FuzzCountStatements ./models/:FuzzSelector ./models/:FuzzTemplate ./pgwire/:FuzzRewrite
 
 torture: ui
 	$(GO) test $(GOFLAGS_),torture -count=1 -timeout 60m -run '^TestTorture' -v ./e2e/ 2>&1 | tee /tmp/cartwheel-torture.log | grep -E '^(TORTURE|--- FAIL|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -62,21 +61,4 @@ func serve(t *testing.T, wh Warehouse, opts ...Option) (*Server, string) {
 		}
 	})
 	return srv, ln.Addr().String()
-}
-
-// TestDevServe serves a test warehouse for manual tries with psql
-// (PGWIRE_DEV=ADDR).
-func TestDevServe(t *testing.T) {
-	addr := os.Getenv("PGWIRE_DEV")
-	if addr == "" {
-		t.Skip("PGWIRE_DEV not set")
-	}
-	db := testWarehouse(t, warehouse.DefaultLimits)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	New(db).Serve(ctx, ln)
 }
