@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+)
+
+// realClient returns the path of a client program that no one here
+// wrote; the test fails under CI=true when it is missing (CI installs
+// it), and is skipped elsewhere.
+func realClient(t *testing.T, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (.ci/run installs it)", names[0])
+	}
+	t.Skipf("%s is not installed", names[0])
+	return ""
+}
+
+// pythonWithPsycopg2 returns a Python that can import psycopg2.
+func pythonWithPsycopg2(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import psycopg2").Run() == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("python3-psycopg2 is not installed (.ci/run installs it)")
+	}
+	t.Skip("python3 with psycopg2 is not installed")
+	return ""
+}
+
+// pgFixture replays the fixture into a DuckDB file and runs the appliance
+// on it with the Postgres endpoint on a free port (no demo traffic, so
+// the warehouse holds still). It returns the DSN and the endpoint's
+// address; csvOf answers `cartwheel query --format csv` while it runs.
+func pgFixture(t *testing.T) (dsn, pgAddr string) {
+	t.Helper()
+	dir := t.TempDir()
+	dsn = "duckdb://" + filepath.Join(dir, "w.duckdb")
+	cfg := filepath.Join("..", "testdata", "fixture", "config.yaml")
+	cartwheel(t, "replay", "--config", cfg, "--events", filepath.Join("..", "testdata", "fixture", "events.jsonl"), "--warehouse", dsn, "--no-models")
+	pgAddr = freeAddr(t)
+	conf := filepath.Join(dir, "run.yaml")
+	writeFile(t, conf, fmt.Sprintf("data_dir: %s\nwarehouse: %s\nhttp: %s\npg: %s\ngenerator:\n  rate: 0\n", filepath.Join(dir, "data"), dsn, freeAddr(t), pgAddr))
+	run := startRun(t, "run", "--config", conf)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", pgAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Postgres endpoint did not come up:\n%s", tail(run.log.String(), 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return dsn, pgAddr
+}
+
+func cliRecords(t *testing.T, dsn, sql string) [][]string {
+	t.Helper()
+	out := mustCartwheel(t, 60*time.Second, "query", "--warehouse", dsn, "--format", "csv", "--", sql)
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("query output is not CSV: %v\n%s", err, out)
+	}
+	return recs
+}
+
+// pgCanonical makes a text value comparable across the CLI's CSV and
+// PostgreSQL's text format: numbers by value, booleans as true/false.
+func pgCanonical(s string, null bool) string {
+	if null {
+		return "NULL"
+	}
+	switch s {
+	case "t":
+		return "true"
+	case "f":
+		return "false"
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return s
+}
+
+// TestPgwirePanelsMatchCLI: every panel's SQL, with $1/$2/$3 bound over
+// the extended protocol (pgx), returns what `cartwheel query` returns
+// for the same SQL with the values written in.
+func TestPgwirePanelsMatchCLI(t *testing.T) {
+	dsn, addr := pgFixture(t)
+	host, port, _ := net.SplitHostPort(addr)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://tester@%s:%s/cartwheel?sslmode=disable", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	panels, _ := filepath.Glob(filepath.Join("..", "project", "dashboards", "*.sql"))
+	if len(panels) == 0 {
+		t.Fatal("no panel SQL")
+	}
+	from, to, step := "2026-10-01 00:00:00", "2026-12-01 00:00:00", "3600"
+	params := regexp.MustCompile(`\$([1-3])`)
+	for _, p := range panels {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sql := string(b)
+		n := 0
+		for _, m := range params.FindAllStringSubmatch(sql, -1) {
+			k, _ := strconv.Atoi(m[1])
+			n = max(n, k)
+		}
+		args := []string{from, to, step}[:n]
+		literal := params.ReplaceAllStringFunc(sql, func(s string) string {
+			return "'" + []string{from, to, step}[s[1]-'1'] + "'"
+		})
+		want := cliRecords(t, dsn, literal)
+		vals := make([][]byte, n)
+		for i, a := range args {
+			vals[i] = []byte(a)
+		}
+		res := conn.PgConn().ExecParams(context.Background(), sql, vals, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Errorf("%s: %v", filepath.Base(p), res.Err)
+			continue
+		}
+		got := [][]string{{}}
+		for _, f := range res.FieldDescriptions {
+			got[0] = append(got[0], f.Name)
+		}
+		for _, row := range res.Rows {
+			r := make([]string, len(row))
+			for i, v := range row {
+				r[i] = pgCanonical(string(v), v == nil)
+			}
+			got = append(got, r)
+		}
+		for i := 1; i < len(want); i++ {
+			for j := range want[i] {
+				want[i][j] = pgCanonical(want[i][j], want[i][j] == "" && got[i][j] == "NULL")
+			}
+		}
+		if len(want) < 2 {
+			t.Errorf("%s: no rows from the fixture; the range misses it", filepath.Base(p))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: Postgres endpoint vs cartwheel query (-cli +pg):\n%s", filepath.Base(p), diff)
+		}
+	}
+}
+
+// TestPgwirePsql drives the endpoint with psql: a query, \dt, \d sessions,
+// a bad query's error with its SQLSTATE, \copy … TO STDOUT, a write.
+func TestPgwirePsql(t *testing.T) {
+	psql := realClient(t, "psql")
+	dsn, addr := pgFixture(t)
+	host, port, _ := net.SplitHostPort(addr)
+	run := func(args ...string) (string, string, error) {
+		cmd := exec.Command(psql, append([]string{"-h", host, "-p", port, "-X", "cartwheel"}, args...)...)
+		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10", "PGUSER=tester")
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	must := func(args ...string) string {
+		out, errOut, err := run(args...)
+		if err != nil {
+			t.Fatalf("psql %v: %v\n%s%s", args, err, out, errOut)
+		}
+		return out
+	}
+	want := cliRecords(t, dsn, "SELECT count(*) FROM sessions")[1][0]
+	if got := strings.TrimSpace(must("-At", "-c", "SELECT count(*) FROM sessions")); got != want {
+		t.Errorf("count(*) over psql %q, cartwheel query %q", got, want)
+	}
+	if out := must("-c", `\dt`); !regexp.MustCompile(`main\s+\|\s+sessions\s+\|\s+table`).MatchString(out) {
+		t.Errorf(`\dt does not list sessions:\n%s`, out)
+	}
+	out := must("-c", `\d sessions`)
+	for _, re := range []string{`Table "main.sessions"`, `session_start\s+\|\s+timestamp`, `revenue\s+\|\s+numeric\(18,2\)`, `user_id\s+\|\s+varchar`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf(`\d sessions lacks %s:\n%s`, re, out)
+		}
+	}
+	_, errOut, err := run("-v", "VERBOSITY=verbose", "-c", "SELECT * FROM no_such_table")
+	if err == nil || !strings.Contains(errOut, "42P01") {
+		t.Errorf("a bad query: %v\n%s, want ERROR 42P01", err, errOut)
+	}
+	_, errOut, err = run("-v", "VERBOSITY=verbose", "-c", "DELETE FROM sessions")
+	if err == nil || !strings.Contains(errOut, "25006") {
+		t.Errorf("a write: %v\n%s, want ERROR 25006", err, errOut)
+	}
+	_, errOut, err = run("-v", "VERBOSITY=verbose", "-c", "SELECT * FROM read_text('/etc/passwd')")
+	if err == nil || !strings.Contains(errOut, "42501") {
+		t.Errorf("a file read: %v\n%s, want ERROR 42501", err, errOut)
+	}
+	q := "SELECT session_id, user_id, session_start, revenue FROM sessions ORDER BY session_id"
+	copied := must("-c", `\copy (`+q+`) TO STDOUT WITH (FORMAT csv, HEADER)`)
+	recs, err := csv.NewReader(strings.NewReader(copied)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cliRecords(t, dsn, q), recs); diff != "" {
+		t.Errorf(`\copy … TO STDOUT vs cartwheel query (-cli +psql):\n%s`, diff)
+	}
+}
+
+// TestPgwirePsycopg2 runs a parameterised query from Python's psycopg2
+// and checks the types it decodes: timestamps, decimals, NULLs and
+// Unicode user ids.
+func TestPgwirePsycopg2(t *testing.T) {
+	py := pythonWithPsycopg2(t)
+	_, addr := pgFixture(t)
+	host, port, _ := net.SplitHostPort(addr)
+	script := `
+import sys, datetime, decimal, psycopg2
+c = psycopg2.connect(host=sys.argv[1], port=int(sys.argv[2]), dbname="cartwheel", user="tester")
+cur = c.cursor()
+cur.execute("SELECT count(*) FROM sessions WHERE session_start >= %s AND revenue >= %s", (datetime.datetime(2026, 1, 1), decimal.Decimal("0.00")))
+n = cur.fetchone()[0]
+assert isinstance(n, int) and n > 0, n
+cur.execute("SELECT %s::VARCHAR AS u, %s::DECIMAL(18,2) AS d, %s::TIMESTAMP AS t, NULL::VARCHAR AS z, %s::DATE AS day, revenue FROM sessions ORDER BY revenue DESC LIMIT 1",
+            ("ünïcødé-用户", decimal.Decimal("1234.56"), datetime.datetime(2026, 11, 20, 1, 2, 3, 456789), datetime.date(2026, 11, 20)))
+u, d, ts, z, day, rev = cur.fetchone()
+assert u == "ünïcødé-用户", u
+assert d == decimal.Decimal("1234.56") and isinstance(d, decimal.Decimal), d
+assert ts == datetime.datetime(2026, 11, 20, 1, 2, 3, 456789), ts
+assert z is None
+assert day == datetime.date(2026, 11, 20), day
+assert isinstance(rev, decimal.Decimal), type(rev)
+try:
+    cur.execute("INSERT INTO streams SELECT * FROM streams")
+    raise SystemExit("a write went through")
+except psycopg2.Error as e:
+    assert e.pgcode == "25006", e.pgcode
+print("ok", n)
+`
+	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok ") {
+		t.Fatalf("psycopg2: %v\n%s", err, out)
+	}
+}
