@@ -55,6 +55,7 @@ bench: build
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPanelFigures$$' -v ./dashboard/ | grep -vE '^(=== RUN|--- PASS|PASS$$|ok )'
+	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPgwireFigures$$' -v ./pgwire/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=5 -timeout 20m -run '^TestDashboardInBrowser$$' -v ./dashboard/ | grep -o 'FIGURE dashboard.*'
 
 lint:
