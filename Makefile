@@ -8,7 +8,7 @@ TAGS     ?= duckdb_arrow
 GOFLAGS_ := -tags=$(TAGS)
 BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
-RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/... ./dashboard/...
+RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/... ./dashboard/... ./pgwire/...
 # The dashboard's page: npm installs uPlot and esbuild from web/package-lock.json,
 # esbuild bundles web/src into dashboard/ui/dist (git-ignored), which the
 # binary embeds with go:embed.
