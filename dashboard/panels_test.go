@@ -85,6 +85,16 @@ var cases = []panelCase{
 	{"buckets start at from", "active_users", "2026-11-01T09:30:00Z", "2026-11-01T10:30:00Z", "3600",
 		"2026-11-01T09:30:00Z,2.00"},
 	{"active users, empty range", "active_users", "2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", "", ""},
+	// Buckets of whole 5 minutes read user_activity's 5-minute rows (the
+	// cases above), of whole minutes its 1-minute rows, others events.
+	{"active users per 2 minutes", "active_users", "2026-11-01T10:04:00Z", "2026-11-01T10:12:00Z", "120",
+		"2026-11-01T10:04:00Z,1.00 | 2026-11-01T10:10:00Z,1.00"},
+	{"active users per 30 s", "active_users", "2026-11-01T10:04:30Z", "2026-11-01T10:06:00Z", "30",
+		"2026-11-01T10:05:00Z,1.00"},
+	{"active users off the minute", "active_users", "2026-11-01T10:00:30Z", "2026-11-01T10:30:30Z", "600",
+		"2026-11-01T10:00:30Z,1.00 | 2026-11-01T10:10:30Z,1.00 | 2026-11-01T10:20:30Z,1.00"},
+	{"active users to the minute, not after", "active_users", "2026-11-01T10:00:00Z", "2026-11-01T10:20:00Z", "600",
+		"2026-11-01T10:00:00Z,1.00 | 2026-11-01T10:10:00Z,1.00"},
 
 	// conversion_funnel, funnel_efficiency, sessions: closed sessions by
 	// session_start.
@@ -138,6 +148,10 @@ func load(t *testing.T, db *warehouse.DB) {
 		if err := db.Exec(context.Background(), q); err != nil {
 			t.Fatalf("fixture: %v", err)
 		}
+	}
+	// The pipeline writes user_activity with the events; SQL does not.
+	if err := db.BackfillActivity(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -78,6 +78,12 @@ func (t *duckTx) loadSessions(_ context.Context, b *event.Batch) error {
 	})
 }
 
+func (t *duckTx) loadActivity(_ context.Context, rows []activity) error {
+	return t.appendRows("user_activity", len(rows), func(i int) []driver.Value {
+		return []driver.Value{rows[i].width, ts(rows[i].bucket), rows[i].user}
+	})
+}
+
 func (t *duckTx) loadRejected(_ context.Context, b *event.Batch) error {
 	received := ts(b.IngestedAt)
 	return t.appendRows("rejected_events", len(b.Rejected), func(i int) []driver.Value {

@@ -137,6 +137,24 @@ func (t *duckTx) loadRejected(ctx context.Context, b *event.Batch) error {
 	return t.insertRecord(ctx, "rejected_events", encoded(b).rejected)
 }
 
+var activitySchema = arrow.NewSchema(fields("width_s", i32, "bucket", tsType, "user_key", i64), nil)
+
+func (t *duckTx) loadActivity(ctx context.Context, rows []activity) error {
+	rec := buildRecord(activitySchema, func(c []array.Builder) {
+		width, bucket, user := c[0].(*array.Int32Builder), c[1].(*array.TimestampBuilder), c[2].(*array.Int64Builder)
+		width.Reserve(len(rows))
+		bucket.Reserve(len(rows))
+		user.Reserve(len(rows))
+		for _, a := range rows {
+			width.UnsafeAppend(a.width)
+			bucket.UnsafeAppend(arrow.Timestamp(a.bucket))
+			user.UnsafeAppend(a.user)
+		}
+	})
+	defer rec.Release()
+	return t.insertRecord(ctx, "user_activity", rec)
+}
+
 func optString(b *array.StringBuilder, has bool, v string) {
 	if has {
 		b.Append(v)

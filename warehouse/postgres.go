@@ -367,6 +367,12 @@ func (t *pgTx) loadSessions(ctx context.Context, b *event.Batch) error {
 	return t.load(ctx, "sessions", sessionColumns, len(b.Sessions), func(i int) []any { return sessionRow(b, &b.Sessions[i], at) })
 }
 
+func (t *pgTx) loadActivity(ctx context.Context, rows []activity) error {
+	return t.load(ctx, "user_activity", activityColumns, len(rows), func(i int) []any {
+		return []any{rows[i].width, ts(rows[i].bucket), rows[i].user}
+	})
+}
+
 func (t *pgTx) loadRejected(ctx context.Context, b *event.Batch) error {
 	at := ts(b.IngestedAt)
 	return t.load(ctx, "rejected_events", rejectedColumns, len(b.Rejected), func(i int) []any { return rejectedRow(b, &b.Rejected[i], at) })

@@ -12,7 +12,7 @@ import (
 )
 
 // SchemaVersion is the version of the streaming tables this build writes.
-const SchemaVersion = "1"
+const SchemaVersion = activityVersion
 
 // The streaming tables (spec §3). Types are written for DuckDB and
 // PostgreSQL; ddl() adapts them to Redshift, which wants explicit VARCHAR
@@ -85,6 +85,7 @@ var schemaDDL = []string{
 		updated_at      TIMESTAMP NOT NULL,
 		PRIMARY KEY (stream_id, kafka_partition)
 	)`,
+	activityDDL,
 	// Which session each on-time event belongs to. A user's sessions in one
 	// stream and partition never overlap, so the event-time range decides.
 	`CREATE OR REPLACE VIEW session_events AS
@@ -174,6 +175,8 @@ func ddl(d Dialect) []string {
 				s += " DISTKEY(user_id) SORTKEY(event_time)"
 			case strings.Contains(s, "TABLE IF NOT EXISTS sessions"):
 				s += " DISTKEY(user_id) SORTKEY(session_start)"
+			case strings.Contains(s, "TABLE IF NOT EXISTS user_activity"):
+				s += " DISTKEY(user_key) SORTKEY(bucket)"
 			}
 		}
 		out = append(out, s)
@@ -182,7 +185,8 @@ func ddl(d Dialect) []string {
 		out = append(out,
 			`CREATE INDEX IF NOT EXISTS events_stream_partition_offset ON events (stream_id, kafka_partition, kafka_offset)`,
 			`CREATE INDEX IF NOT EXISTS sessions_stream_partition_user ON sessions (stream_id, kafka_partition, user_id, session_start)`,
-			`CREATE INDEX IF NOT EXISTS events_event_time ON events (event_time)`)
+			`CREATE INDEX IF NOT EXISTS events_event_time ON events (event_time)`,
+			`CREATE INDEX IF NOT EXISTS user_activity_width_bucket ON user_activity (width_s, bucket)`)
 	}
 	return out
 }
@@ -214,7 +218,10 @@ const schemaLockKey int64 = 0x63617274776865
 //   - DuckDB: one process holds the file.
 func (db *DB) migrate(ctx context.Context) error {
 	stmts := ddl(db.dialect)
+	// backfill: the warehouse predates user_activity (schema version 1).
+	backfill := false
 	create := func() error {
+		backfill = false
 		return db.Tx(ctx, func(tx Tx) error {
 			switch db.dialect {
 			case Postgres:
@@ -241,14 +248,21 @@ func (db *DB) migrate(ctx context.Context) error {
 				}
 				return nil
 			}
-			if v, _ := r.Rows[0][0].(string); v != SchemaVersion {
+			switch v, _ := r.Rows[0][0].(string); v {
+			case SchemaVersion:
+			case "1":
+				backfill = true
+			default:
 				return fmt.Errorf("the warehouse has schema version %s, this cartwheel writes version %s", v, SchemaVersion)
 			}
 			return nil
 		})
 	}
 	if db.dialect != Redshift {
-		return create()
+		if err := create(); err != nil {
+			return err
+		}
+		return db.upgrade(ctx, backfill)
 	}
 	// stmts[0] creates cartwheel_meta, the table the transaction locks.
 	err := retryCreateRace(ctx, func() error {
@@ -260,7 +274,28 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return retryCreateRace(ctx, create)
+	if err := retryCreateRace(ctx, create); err != nil {
+		return err
+	}
+	return db.upgrade(ctx, backfill)
+}
+
+// upgrade brings a version 1 warehouse to this version: it computes
+// user_activity from the stored events, then records the version. Two
+// processes upgrading at once both backfill; user_activity tolerates the
+// repeated rows, and a crash before the version is written only repeats
+// the backfill.
+func (db *DB) upgrade(ctx context.Context, backfill bool) error {
+	if !backfill {
+		return nil
+	}
+	if err := db.BackfillActivity(ctx); err != nil {
+		return err
+	}
+	if _, err := db.a.exec(ctx, `UPDATE cartwheel_meta SET value = $1::VARCHAR WHERE key = 'schema_version'`, SchemaVersion); err != nil {
+		return fmt.Errorf("write the schema version: %w", err)
+	}
+	return nil
 }
 
 // createRaceAttempts bounds the retries of retryCreateRace: with its

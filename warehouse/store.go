@@ -139,13 +139,18 @@ func (db *DB) Commit(ctx context.Context, b *event.Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := db.commit(ctx, t, b); err != nil {
+	activity := db.activity.rows(b.Events)
+	if err := db.commit(ctx, t, b, activity); err != nil {
 		return errors.Join(err, t.rollback())
 	}
-	return t.commit()
+	if err := t.commit(); err != nil {
+		return err
+	}
+	db.activity.committed(activity)
+	return nil
 }
 
-func (db *DB) commit(ctx context.Context, t txn, b *event.Batch) error {
+func (db *DB) commit(ctx context.Context, t txn, b *event.Batch, activity []activity) error {
 	now := ts(b.IngestedAt)
 	if l, ok := t.(interface{ lockCheckpoints(context.Context) error }); ok {
 		if err := l.lockCheckpoints(ctx); err != nil {
@@ -160,6 +165,11 @@ func (db *DB) commit(ctx context.Context, t txn, b *event.Batch) error {
 	if len(b.Events) > 0 {
 		if err := t.loadEvents(ctx, b); err != nil {
 			return fmt.Errorf("load events: %w", err)
+		}
+	}
+	if len(activity) > 0 {
+		if err := t.loadActivity(ctx, activity); err != nil {
+			return fmt.Errorf("load user_activity: %w", err)
 		}
 	}
 	if len(b.Rejected) > 0 {

@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,6 +95,23 @@ func testStore(t *testing.T, db *DB) {
 	}
 	if n = r.Rows[0][0].(int64); n != 4 {
 		t.Fatalf("%d events after a fenced commit, want 4", n)
+	}
+	// user_activity: each user in each 1- and 5-minute bucket of an
+	// accepted event, the late one included, once.
+	r, err = db.Query(ctx, `SELECT width_s, bucket, user_key FROM user_activity ORDER BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, alice := UserKey(`bob, "the builder"`), UserKey("alice")
+	at := func(s string) time.Time { return time.UnixMicro(micro(s)).UTC() }
+	wantActivity := [][]any{
+		{int32(60), at("2026-11-01T09:00:00Z"), alice}, {int32(60), at("2026-11-01T10:00:00Z"), bob},
+		{int32(60), at("2026-11-01T10:05:00Z"), bob}, {int32(60), at("2026-11-01T11:00:00Z"), alice},
+		{int32(300), at("2026-11-01T09:00:00Z"), alice}, {int32(300), at("2026-11-01T10:00:00Z"), bob},
+		{int32(300), at("2026-11-01T10:05:00Z"), bob}, {int32(300), at("2026-11-01T11:00:00Z"), alice},
+	}
+	if got := fmt.Sprint(r.Rows); got != fmt.Sprint(wantActivity) {
+		t.Fatalf("user_activity\n got %v\nwant %v", got, wantActivity)
 	}
 
 	snap, err = db.LoadPartition(ctx, id, 3)

@@ -30,6 +30,8 @@ type DB struct {
 	a       adapter
 	limits  Limits
 	closed  bool
+	// activity remembers the user_activity rows recently committed.
+	activity *activityCache
 }
 
 // Option configures Open.
@@ -87,7 +89,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s warehouse %s: %w", d.Dialect, d, err)
 	}
-	db := &DB{dialect: d.Dialect, a: a, limits: o.limits}
+	db := &DB{dialect: d.Dialect, a: a, limits: o.limits, activity: newActivityCache()}
 	if !o.readOnly {
 		if err := db.migrate(ctx); err != nil {
 			a.close()
@@ -191,6 +193,7 @@ type txn interface {
 	loadEvents(ctx context.Context, b *event.Batch) error
 	loadRejected(ctx context.Context, b *event.Batch) error
 	loadSessions(ctx context.Context, b *event.Batch) error
+	loadActivity(ctx context.Context, rows []activity) error
 	commit() error
 	rollback() error
 }

@@ -1,0 +1,74 @@
+package warehouse
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/cartwheel-analytics/cartwheel/event"
+)
+
+func TestActivityCache(t *testing.T) {
+	c := newActivityCache()
+	ev := func(user, at string) event.Event { return event.Event{UserID: user, Time: micro(at)} }
+	first := c.rows([]event.Event{ev("u1", "2026-11-01T10:00:01Z"), ev("u1", "2026-11-01T10:00:59Z"), ev("u2", "2026-11-01T10:04:00Z")})
+	if len(first) != 4 { // u1 and u2, each in one minute and one 5 minutes
+		t.Fatalf("first batch: %d rows, want 4: %v", len(first), first)
+	}
+	// Not committed yet: a retry of the batch gets the same rows.
+	if again := c.rows([]event.Event{ev("u1", "2026-11-01T10:00:30Z")}); len(again) != 2 {
+		t.Fatalf("before the commit: %d rows, want 2", len(again))
+	}
+	c.committed(first)
+	// u1 again in the same minute: nothing; in the next minute of the same
+	// 5 minutes: the minute only.
+	if got := c.rows([]event.Event{ev("u1", "2026-11-01T10:00:30Z")}); len(got) != 0 {
+		t.Fatalf("same minute: %v, want none", got)
+	}
+	if got := c.rows([]event.Event{ev("u1", "2026-11-01T10:01:00Z")}); len(got) != 1 || got[0].width != 60 {
+		t.Fatalf("next minute: %v, want its 1-minute row", got)
+	}
+	// Hours later the old buckets are forgotten (a very late event may
+	// store a repeat, which readers tolerate).
+	c.committed(c.rows([]event.Event{ev("u3", "2026-11-01T13:00:00Z")}))
+	if len(c.seen) != 2 {
+		t.Fatalf("%d rows remembered after the window moved, want u3's 2", len(c.seen))
+	}
+}
+
+// A warehouse of schema version 1 (no user_activity) gets the table filled
+// from its events when a newer cartwheel opens it.
+func TestActivityUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.duckdb")
+	db, err := Open(ctx, "duckdb://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO events (event_id, event_type, user_id, event_time, quantity, revenue, is_late, stream_id, kafka_partition, kafka_offset, ingested_at) VALUES
+		 ('e1', 'page_view', 'u1', TIMESTAMP '2026-11-01 10:00:10', 1, 0, false, 1, 0, 0, TIMESTAMP '2026-11-01 10:00:11'),
+		 ('e2', 'page_view', 'u1', TIMESTAMP '2026-11-01 10:00:50', 1, 0, false, 1, 0, 1, TIMESTAMP '2026-11-01 10:00:51'),
+		 ('e3', 'page_view', 'u2', TIMESTAMP '2026-11-02 10:07:00', 1, 0, false, 1, 0, 2, TIMESTAMP '2026-11-02 10:07:01')`,
+		`DROP TABLE user_activity`,
+		`UPDATE cartwheel_meta SET value = '1' WHERE key = 'schema_version'`,
+	} {
+		if err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db, err = Open(ctx, "duckdb://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := db.Query(ctx, `SELECT (SELECT value FROM cartwheel_meta WHERE key = 'schema_version'),
+		(SELECT COUNT(*) FROM user_activity), (SELECT COUNT(DISTINCT user_key) FROM user_activity)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Rows[0]; got[0] != SchemaVersion || got[1] != int64(4) || got[2] != int64(2) {
+		t.Fatalf("after the upgrade: version, rows, users = %v, want %s, 4, 2", got, SchemaVersion)
+	}
+}
