@@ -166,7 +166,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		return err
 	}
 	dash := dashboard.New(panels, db, dashboard.WithMetrics(reg), dashboard.WithLag(lag.Measure), dashboard.WithLogger(log),
-		dashboard.WithLastDAGRun(sched.LastRunState),
+		dashboard.WithLastDAGRun(sched.LastRunState), dashboard.WithLink("DAGs", "/dags"),
 		dashboard.WithDocs(dashboard.LazyDir(filepath.Join(cfg.DataDir, "docs"), func(ctx context.Context, dir string) error {
 			_, err := models.Docs(ctx, db, project, dir)
 			return err

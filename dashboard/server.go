@@ -33,6 +33,7 @@ type Server struct {
 	lag      func(context.Context) (int64, error)
 	lastRun  func() string
 	docs     http.Handler
+	links    []Link
 	log      *slog.Logger
 
 	mu      sync.Mutex
@@ -55,6 +56,18 @@ func WithMetrics(g prometheus.Gatherer) Option { return func(s *Server) { s.gath
 // WithLag sets how the consumer lag (records in the topic not committed
 // yet) is measured.
 func WithLag(f func(context.Context) (int64, error)) Option { return func(s *Server) { s.lag = f } }
+
+// Link is a page of the appliance that the dashboard's header links to.
+type Link struct {
+	Title string `json:"title"`
+	Path  string `json:"path"`
+}
+
+// WithLink adds a link to another page of the appliance (e.g. the DAGs)
+// to the dashboard's header.
+func WithLink(title, path string) Option {
+	return func(s *Server) { s.links = append(s.links, Link{Title: title, Path: path}) }
+}
 
 // WithLastDAGRun sets what reports the state of the last DAG run.
 func WithLastDAGRun(f func() string) Option { return func(s *Server) { s.lastRun = f } }
@@ -208,10 +221,12 @@ type ListResponse struct {
 	Panels   []*Panel `json:"panels"`
 	// Docs is the path of the models' docs site, when served.
 	Docs string `json:"docs,omitempty"`
+	// Links are other pages of the appliance (WithLink).
+	Links []Link `json:"links,omitempty"`
 }
 
 func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
-	resp := ListResponse{Title: s.d.Title, Currency: s.d.Currency, Panels: s.d.Panels}
+	resp := ListResponse{Title: s.d.Title, Currency: s.d.Currency, Panels: s.d.Panels, Links: s.links}
 	if s.docs != nil {
 		resp.Docs = "/docs/"
 	}

@@ -742,6 +742,9 @@ async function main() {
     els.docs.hidden = false;
     els.docs.href = meta.docs;
   }
+  for (const l of meta.links || []) {
+    els.docs.before(h("a", { href: l.path, class: "link" }, l.title));
+  }
   applyTheme();
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
     applyTheme();
