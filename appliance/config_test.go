@@ -30,6 +30,7 @@ func TestDefaultConfigMatchesREADME(t *testing.T) {
 		DataDir:   "data",
 		Warehouse: "duckdb://data/cartwheel.duckdb",
 		HTTP:      "127.0.0.1:8080",
+		PG:        "127.0.0.1:5433",
 		Query:     QueryConfig{Timeout: 30 * time.Second, MaxRows: 100000},
 		Kafka: KafkaConfig{Topic: "events", DLQTopic: "events.dlq", Group: "cartwheel", Partitions: 8,
 			RetentionBytes: 536870912, Retention: 168 * time.Hour, SessionTimeout: 10 * time.Second},

@@ -337,7 +337,7 @@ func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []s
 	if !h.Last.IsZero() {
 		attrs = append(attrs, "stream_until", h.Last, "recent_users", len(h.LastSeen))
 	}
-	// The first simulated hour (or less, up to now) goes out at once, so
+	// The first two simulated hours (or less, up to now) go out at once, so
 	// that sessions close and every dashboard panel has data within
 	// seconds of a fresh start; the same records in the same order, only
 	// sooner. Then the clock paces the rest from where the burst ended.
@@ -356,9 +356,13 @@ func runGenerator(ctx context.Context, cfg Config, db *warehouse.DB, brokers []s
 }
 
 // demoBurst is how much simulated time the demo generator produces at once
-// when it starts: enough for its first sessions to close (the session gap
-// and the allowed lateness, 40 minutes by default) and fill the dashboard.
-const demoBurst = time.Hour
+// when it starts: well past the 40 minutes (the session gap and the allowed
+// lateness) after which its first sessions close, so that the sessions of
+// the dashboard's first minutes of range are closed too. (The records are
+// counted from the generator's average rate, which runs ahead of its
+// ramp-up: an hour's worth reached 43 minutes of shop time and closed only
+// the sessions of the first three, most before the page's range starts.)
+const demoBurst = 2 * time.Hour
 
 // tailRecords is how many records at the end of each partition of the
 // topic streamHistory reads: more than a crash can leave unconsumed.
