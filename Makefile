@@ -8,7 +8,7 @@ TAGS     ?= duckdb_arrow
 GOFLAGS_ := -tags=$(TAGS)
 BIN      := bin/cartwheel
 # Packages cheap enough to run under the race detector.
-RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/... ./dashboard/... ./pgwire/...
+RACE_PKGS := ./event/... ./result/... ./streaming/... ./warehouse/... ./broker/... ./producer/... ./api/... ./appliance/... ./generator/... ./models/... ./project/... ./internal/... ./cmd/... ./dashboard/... ./pgwire/... ./dag/... ./scheduler/...
 # The dashboard's page: npm installs uPlot and esbuild from web/package-lock.json,
 # esbuild bundles web/src into dashboard/ui/dist (git-ignored), which the
 # binary embeds with go:embed.
@@ -55,6 +55,7 @@ bench: build
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPanelFigures$$' -v ./dashboard/ | grep -vE '^(=== RUN|--- PASS|PASS$$|ok )'
+	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 10m -run '^TestSchedulerFigures$$' -v ./scheduler/ | grep FIGURE
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPgwireFigures$$' -v ./pgwire/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=5 -timeout 20m -run '^TestDashboardInBrowser$$' -v ./dashboard/ | grep -o 'FIGURE dashboard.*'
 
