@@ -51,67 +51,93 @@ func UserKey(userID string) int64 {
 	return int64(h.Sum64())
 }
 
-// activityCache remembers the rows written in the last activityWindow of
-// event time, so that a user active across several batches of one minute
-// is stored once. It is advisory: the table tolerates repeats.
+// activityCache remembers the rows of the last activityWindow of event
+// time, so that a user active across several batches of one minute is
+// stored once. It is advisory: the table tolerates repeats. rows marks a
+// batch's rows as written before the commit (forget takes them back when
+// it fails): one map probe per event on the commit path in the common
+// case, a user seen again in a minute already stored.
 type activityCache struct {
 	mu    sync.Mutex
-	seen  map[activity]struct{}
+	seen  map[activityKey]struct{}
 	max   int64 // the latest bucket seen, µs
 	swept int64 // max at the last sweep
 }
 
+// activityKey is a row of user_activity: the bucket's start in µs, plus
+// one for the 5-minute width (buckets are whole minutes, so the two never
+// meet), and the user's key.
+type activityKey struct{ bucket, user int64 }
+
+func keyOf(a activity) activityKey {
+	k := activityKey{a.bucket, a.user}
+	if a.width != 60 {
+		k.bucket++
+	}
+	return k
+}
+
 // activityWindow is how far behind the latest bucket the cache remembers
-// rows; older late events may store a repeat.
-const activityWindow = int64(2 * time.Hour / time.Microsecond)
+// rows: the default allowed lateness (10 minutes) and some skew between
+// partitions; older late events may store a repeat. A longer window made
+// the map outgrow the CPU's caches for no fewer rows in practice.
+const activityWindow = int64(20 * time.Minute / time.Microsecond)
 
-func newActivityCache() *activityCache { return &activityCache{seen: make(map[activity]struct{})} }
+func newActivityCache() *activityCache { return &activityCache{seen: make(map[activityKey]struct{})} }
 
-// rows returns the batch's rows that the cache has not seen, each once.
+// rows returns the events' rows that the cache has not seen, each once,
+// and remembers them.
 func (c *activityCache) rows(events []event.Event) []activity {
+	const minute, five = int64(time.Minute / time.Microsecond), int64(5 * time.Minute / time.Microsecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []activity
-	batch := make(map[activity]struct{}, len(events))
 	var lastUser string
-	var key int64
+	var user int64
 	for i := range events {
 		e := &events[i]
 		if i == 0 || e.UserID != lastUser {
-			lastUser, key = e.UserID, UserKey(e.UserID)
+			lastUser, user = e.UserID, UserKey(e.UserID)
 		}
-		for _, w := range ActivityWidths {
-			wu := w * int64(time.Second/time.Microsecond)
-			a := activity{width: int32(w), bucket: floorDiv(e.Time, wu) * wu, user: key}
-			if _, ok := c.seen[a]; ok {
-				continue
-			}
-			if _, ok := batch[a]; ok {
-				continue
-			}
-			batch[a] = struct{}{}
-			out = append(out, a)
+		m := activity{width: 60, bucket: floorDiv(e.Time, minute) * minute, user: user}
+		if _, ok := c.seen[keyOf(m)]; ok {
+			// Its 5 minutes were stored with it (and are swept first).
+			continue
+		}
+		c.seen[keyOf(m)] = struct{}{}
+		c.max = max(c.max, m.bucket)
+		out = append(out, m)
+		f := activity{width: 300, bucket: floorDiv(e.Time, five) * five, user: user}
+		if _, ok := c.seen[keyOf(f)]; !ok {
+			c.seen[keyOf(f)] = struct{}{}
+			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// committed adds rows to the cache once their transaction has committed
-// (a rolled-back batch must not hide its rows from its retry).
-func (c *activityCache) committed(rows []activity) {
+// forget takes back rows whose commit failed, so that its retry writes
+// them. (One pipeline commits at a time; a concurrent commit that met
+// these rows meanwhile would have skipped them.)
+func (c *activityCache) forget(rows []activity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, a := range rows {
-		c.seen[a] = struct{}{}
-		c.max = max(c.max, a.bucket)
+		delete(c.seen, keyOf(a))
 	}
+}
+
+// sweep drops the rows behind the window, now and then.
+func (c *activityCache) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.max-c.swept < activityWindow/4 {
 		return
 	}
 	c.swept = c.max
-	for a := range c.seen {
-		if a.bucket < c.max-activityWindow {
-			delete(c.seen, a)
+	for k := range c.seen {
+		if k.bucket < c.max-activityWindow {
+			delete(c.seen, k)
 		}
 	}
 }

@@ -141,12 +141,14 @@ func (db *DB) Commit(ctx context.Context, b *event.Batch) error {
 	}
 	activity := db.activity.rows(b.Events)
 	if err := db.commit(ctx, t, b, activity); err != nil {
+		db.activity.forget(activity)
 		return errors.Join(err, t.rollback())
 	}
 	if err := t.commit(); err != nil {
+		db.activity.forget(activity)
 		return err
 	}
-	db.activity.committed(activity)
+	db.activity.sweep()
 	return nil
 }
 
