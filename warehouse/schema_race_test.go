@@ -57,7 +57,8 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := [][]any{{"cartwheel_meta", "BASE TABLE"}, {"events", "BASE TABLE"}, {"rejected_events", "BASE TABLE"},
-			{"session_events", "VIEW"}, {"sessions", "BASE TABLE"}, {"stream_checkpoints", "BASE TABLE"}, {"streams", "BASE TABLE"}}
+			{"session_events", "VIEW"}, {"sessions", "BASE TABLE"}, {"stream_checkpoints", "BASE TABLE"}, {"streams", "BASE TABLE"},
+			{"user_activity", "BASE TABLE"}}
 		if fmt.Sprint(r.Rows) != fmt.Sprint(want) {
 			t.Errorf("tables %v, want %v", r.Rows, want)
 		}
