@@ -154,8 +154,8 @@ func floorDiv(a, b int64) int64 {
 // warehouse of an earlier version gets its rows computed from events.
 const activityVersion = "2"
 
-// BackfillActivity adds to user_activity the rows of every stored event, a
-// day of event time per transaction: for a warehouse written before the
+// BackfillActivity adds to user_activity the rows of every stored event,
+// an hour of event time per transaction, reading each (user, minute) once: for a warehouse written before the
 // table existed (Open calls it on upgrade), or events inserted by SQL
 // rather than by the pipeline (test fixtures). Rows already there are
 // repeated, which readers tolerate.
@@ -169,11 +169,13 @@ func (db *DB) BackfillActivity(ctx context.Context) error {
 	if !ok1 || !ok2 {
 		return nil // no events
 	}
-	for day := first.UTC().Truncate(24 * time.Hour); !day.After(last); day = day.Add(24 * time.Hour) {
+	for hour := first.UTC().Truncate(time.Hour); !hour.After(last); hour = hour.Add(time.Hour) {
+		// One row per user and minute: a busy hour's events would not fit
+		// in memory, its active minutes do.
 		var events []event.Event
-		err := db.a.scan(ctx, `SELECT user_id, event_time FROM events
+		err := db.a.scan(ctx, `SELECT DISTINCT user_id, date_trunc('minute', event_time) FROM events
 			WHERE event_time >= $1::TIMESTAMP AND event_time < $2::TIMESTAMP`,
-			[]any{day, day.Add(24 * time.Hour)}, func(scan func(...any) error) error {
+			[]any{hour, hour.Add(time.Hour)}, func(scan func(...any) error) error {
 				var e event.Event
 				var t time.Time
 				if err := scan(&e.UserID, &t); err != nil {
