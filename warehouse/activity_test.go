@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"path/filepath"
 	"testing"
 
@@ -76,7 +77,18 @@ func TestActivityUpgrade(t *testing.T) {
 	}
 }
 
-// BenchmarkActivityRows is the commit's added work per event: the batch's
+// UserKey is FNV-1a as hash/fnv computes it: stored keys must not change.
+func TestUserKeyIsFNV1a(t *testing.T) {
+	for _, id := range []string{"", "u1", "user-000042", "Zoë 🛒", string([]byte{0, 0xff, 0x80})} {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		if got, want := UserKey(id), int64(h.Sum64()); got != want {
+			t.Errorf("UserKey(%q) = %d, want %d", id, got, want)
+		}
+	}
+}
+
+// BenchmarkActivityRows is Prepare's added work per event: the batch's
 // user_activity rows, less those the cache remembers (make bench):
 // 10,000 users, each back every 36 s, so that about half the events start
 // a new (minute, user) row; the cache in its steady state.

@@ -108,7 +108,8 @@ func (d *duckDB) prepare(b *event.Batch) { encoded(b) }
 
 // encoded returns the batch's records, encoding them on first use.
 func encoded(b *event.Batch) *prepared {
-	if p, ok := b.Prepared.(*prepared); ok {
+	st := stateOf(b)
+	if p, ok := st.encoded.(*prepared); ok {
 		return p
 	}
 	p := &prepared{}
@@ -121,7 +122,7 @@ func encoded(b *event.Batch) *prepared {
 	if len(b.Rejected) > 0 {
 		p.rejected = rejectedRecord(b)
 	}
-	b.Prepared = p
+	st.encoded = p
 	return p
 }
 

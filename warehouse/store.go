@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cartwheel-analytics/cartwheel/event"
@@ -159,8 +160,18 @@ func (db *DB) commit(ctx context.Context, t txn, b *event.Batch, activity []acti
 			return err
 		}
 	}
+	var updates []event.Checkpoint
 	for _, cp := range b.Checkpoints {
+		if cp.PrevOffset >= 0 && db.dialect == DuckDB {
+			updates = append(updates, cp)
+			continue
+		}
 		if err := putCheckpoint(ctx, t, b.Stream, cp, now); err != nil {
+			return err
+		}
+	}
+	if len(updates) > 0 {
+		if err := updateCheckpoints(ctx, t, b.Stream, updates, now); err != nil {
 			return err
 		}
 	}
@@ -217,6 +228,63 @@ func putCheckpoint(ctx context.Context, t txn, stream int32, cp event.Checkpoint
 		return &event.FencedError{Partition: cp.Partition, Expected: cp.PrevOffset}
 	}
 	return nil
+}
+
+// updateCheckpoints is putCheckpoint for partitions committed before, in
+// one statement: in DuckDB a statement per partition was half of a small
+// batch's commit (8 partitions, ~0.5 ms each), and binding the values as
+// parameters a third of what was left — they are integers and timestamps
+// of our own, written as literals. RETURNING names the partitions whose
+// compare-and-set held.
+func updateCheckpoints(ctx context.Context, t txn, stream int32, cps []event.Checkpoint, now time.Time) error {
+	var q strings.Builder
+	fmt.Fprintf(&q, `UPDATE stream_checkpoints SET next_offset = v.next_offset, max_event_time = v.max_event_time,
+			open_from = v.open_from, dedupe_gen = v.dedupe_gen, dedupe_start_0 = v.d0, dedupe_start_1 = v.d1,
+			dedupe_start_2 = v.d2, updated_at = %s
+		FROM (VALUES `, timestampLiteral(now.UnixMicro()))
+	for i, cp := range cps {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "(%d, %d, %d, %s, %s, %d, %d, %d, %d)", cp.Partition, cp.PrevOffset, cp.NextOffset,
+			timestampLiteral(cp.MaxEventTime), timestampLiteral(cp.OpenFrom),
+			cp.DedupeGen, cp.DedupeStarts[0], cp.DedupeStarts[1], cp.DedupeStarts[2])
+	}
+	fmt.Fprintf(&q, `) AS v(kafka_partition, prev_offset, next_offset, max_event_time, open_from, dedupe_gen, d0, d1, d2)
+		WHERE stream_checkpoints.stream_id = %d AND stream_checkpoints.kafka_partition = v.kafka_partition
+		  AND stream_checkpoints.next_offset = v.prev_offset
+		RETURNING stream_checkpoints.kafka_partition`, stream)
+	r, err := t.Query(ctx, q.String())
+	if err != nil {
+		return fmt.Errorf("update checkpoints: %w", err)
+	}
+	if len(r.Rows) == len(cps) {
+		return nil
+	}
+	held := make(map[int32]bool, len(r.Rows))
+	for _, row := range r.Rows {
+		switch p := row[0].(type) {
+		case int32:
+			held[p] = true
+		case int64:
+			held[int32(p)] = true
+		}
+	}
+	for _, cp := range cps {
+		if !held[cp.Partition] {
+			return &event.FencedError{Partition: cp.Partition, Expected: cp.PrevOffset}
+		}
+	}
+	return fmt.Errorf("update checkpoints: %d of %d rows", len(r.Rows), len(cps))
+}
+
+// timestampLiteral is a TIMESTAMP literal of µs since the epoch, or NULL
+// for event.NoTime.
+func timestampLiteral(us int64) string {
+	if us == event.NoTime {
+		return "CAST(NULL AS TIMESTAMP)"
+	}
+	return "TIMESTAMP '" + ts(us).Format("2006-01-02 15:04:05.999999") + "'"
 }
 
 func nullTime(us int64) sql.NullTime {

@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ var (
 	_ streaming.Preparer = (*DB)(nil)
 )
 
-func openTestDuckDB(t *testing.T) *DB {
+func openTestDuckDB(t testing.TB) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), "duckdb://"+filepath.Join(t.TempDir(), "w.duckdb"))
 	if err != nil {
@@ -152,6 +153,44 @@ func testStore(t *testing.T, db *DB) {
 	}
 	if diff := cmp.Diff([][]any{{"not json \uFFFD\uFFFD", "malformed_json", result.Decimal("19.99"), result.Decimal("39.98")}}, r.Rows); diff != "" {
 		t.Errorf("rejected/events (-want +got):\n%s", diff)
+	}
+
+	// Checkpoints of several partitions move on in one commit (DuckDB
+	// writes them in one statement); one stale among them fences the
+	// commit on that partition, and nothing of it is written.
+	cp := func(p int32, prev, next int64) event.Checkpoint {
+		return event.Checkpoint{Partition: p, PrevOffset: prev, NextOffset: next, MaxEventTime: event.NoTime, OpenFrom: event.NoTime}
+	}
+	for i, b := range []*event.Batch{
+		{Checkpoints: []event.Checkpoint{cp(4, -1, 2)}},
+		{Events: []event.Event{ev("e5", "carol", "2026-11-01T11:30:00Z", event.PageView, 5, false)},
+			Checkpoints: []event.Checkpoint{cp(3, 5, 6), cp(4, 2, 3)}},
+	} {
+		b.Stream, b.IngestedAt = id, micro("2026-11-01T12:01:00Z")
+		if err := db.Commit(ctx, b); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	stale := &event.Batch{Stream: id, IngestedAt: micro("2026-11-01T12:02:00Z"),
+		Events:      []event.Event{ev("e6", "carol", "2026-11-01T11:31:00Z", event.PageView, 6, false)},
+		Checkpoints: []event.Checkpoint{cp(3, 6, 7), cp(4, 2, 4)}}
+	var fenced *event.FencedError
+	if err := db.Commit(ctx, stale); !errors.As(err, &fenced) || fenced.Partition != 4 {
+		t.Fatalf("stale commit: %v, want fenced on partition 4", err)
+	}
+	offsets, err := db.StreamOffsets(ctx, "kafka:events/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[int32]int64{3: 6, 4: 3}, offsets); diff != "" {
+		t.Errorf("offsets after a fenced commit (-want +got):\n%s", diff)
+	}
+	r, err = db.Query(ctx, "SELECT count(*) FROM events WHERE user_id = 'carol'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Rows[0][0].(int64); n != 1 {
+		t.Errorf("%d events of carol, want 1 (the fenced commit's is not written)", n)
 	}
 }
 

@@ -99,14 +99,43 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
-// Prepare encodes b's rows ahead of its Commit, where the warehouse has
-// such an encoding (DuckDB's Arrow loader); elsewhere it does nothing. The
-// pipeline calls it on its consuming goroutine, so that encoding a batch
-// overlaps the commit of the one before.
+// Prepare does the work of b's Commit that needs no transaction: its
+// user_activity rows, and the rows' encoding where the warehouse has one
+// (DuckDB's Arrow loader). The pipeline calls it on its consuming
+// goroutine, so that this work overlaps the commit of the batch before,
+// and the commit — the pipeline's critical path — only writes.
 func (db *DB) Prepare(b *event.Batch) {
+	db.activityOf(b)
 	if p, ok := db.a.(interface{ prepare(*event.Batch) }); ok {
 		p.prepare(b)
 	}
+}
+
+// batchState is what Prepare or a first Commit worked out for a batch,
+// kept in event.Batch.Prepared so that a retried commit reuses it.
+type batchState struct {
+	activity     []activity
+	haveActivity bool
+	encoded      any // the adapter's encoding of the rows (Arrow records)
+}
+
+func stateOf(b *event.Batch) *batchState {
+	if s, ok := b.Prepared.(*batchState); ok {
+		return s
+	}
+	s := &batchState{}
+	b.Prepared = s
+	return s
+}
+
+// activityOf returns b's user_activity rows, less those the cache says are
+// stored or on their way, computing them on first use.
+func (db *DB) activityOf(b *event.Batch) []activity {
+	s := stateOf(b)
+	if !s.haveActivity {
+		s.activity, s.haveActivity = db.activity.rows(b.Events), true
+	}
+	return s.activity
 }
 
 // Dialect returns the warehouse's SQL dialect.
