@@ -140,7 +140,10 @@ func (db *DB) Commit(ctx context.Context, b *event.Batch) error {
 	if err != nil {
 		return err
 	}
-	activity := db.activity.rows(b.Events)
+	// The rows are b's own, worked out by Prepare (or now): a failed
+	// commit gives them back to the cache, so that whichever batch carries
+	// those events next writes them, and a retry of b writes them anyway.
+	activity := db.activityOf(b)
 	if err := db.commit(ctx, t, b, activity); err != nil {
 		db.activity.forget(activity)
 		return errors.Join(err, t.rollback())

@@ -82,6 +82,8 @@ func testStore(t *testing.T, db *DB) {
 		Checkpoints: []event.Checkpoint{{Partition: 3, PrevOffset: -1, NextOffset: 5, MaxEventTime: micro("2026-11-01T11:00:00Z"),
 			OpenFrom: micro("2026-11-01T11:00:00Z"), DedupeGen: 7, DedupeStarts: [3]int64{0, 0, 2}}},
 	}
+	// As the pipeline does: Prepare on the consuming goroutine, then Commit.
+	db.Prepare(batch)
 	if err := db.Commit(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
