@@ -61,6 +61,13 @@ var statementSeeds = []string{
 	"SELECT x'1F'; SELECT 2", "SELECT 'a' 'b'; SELECT 2",
 }
 
+// maxFuzzStatement bounds FuzzCountStatements' inputs. DuckDB's parser
+// takes time superlinear in the nesting of an expression: 4,000 unary '+'
+// took it 27 s, over the fuzzer's 10 s hang limit, so the fuzz run failed
+// without a finding. The counter's states (quotes, comments, dollar tags)
+// all show in short texts.
+const maxFuzzStatement = 256
+
 // FuzzCountStatements checks the read-only guard's statement counter
 // against DuckDB's own parser. What matters for safety is that the counter
 // never sees one statement where DuckDB sees several: preparing a
@@ -72,6 +79,9 @@ func FuzzCountStatements(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
+		if len(q) > maxFuzzStatement {
+			t.Skip("DuckDB's parser is too slow on long texts of this shape")
+		}
 		n := countStatements(q)
 		if n < 0 || n > strings.Count(q, ";")+1 {
 			t.Fatalf("countStatements(%q) = %d, outside 0..(semicolons+1)", q, n)
