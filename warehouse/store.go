@@ -281,13 +281,13 @@ func updateCheckpoints(ctx context.Context, t txn, stream int32, cps []event.Che
 	return fmt.Errorf("update checkpoints: %d of %d rows", len(r.Rows), len(cps))
 }
 
-// timestampLiteral is a TIMESTAMP literal of µs since the epoch, or NULL
-// for event.NoTime.
+// timestampLiteral is a TIMESTAMP of µs since the epoch, exactly (no
+// formatting of dates), or NULL for event.NoTime.
 func timestampLiteral(us int64) string {
 	if us == event.NoTime {
 		return "CAST(NULL AS TIMESTAMP)"
 	}
-	return "TIMESTAMP '" + ts(us).Format("2006-01-02 15:04:05.999999") + "'"
+	return fmt.Sprintf("make_timestamp(CAST(%d AS BIGINT))", us)
 }
 
 func nullTime(us int64) sql.NullTime {

@@ -163,10 +163,14 @@ func testStore(t *testing.T, db *DB) {
 	cp := func(p int32, prev, next int64) event.Checkpoint {
 		return event.Checkpoint{Partition: p, PrevOffset: prev, NextOffset: next, MaxEventTime: event.NoTime, OpenFrom: event.NoTime}
 	}
+	year0 := func(c event.Checkpoint) event.Checkpoint {
+		c.MaxEventTime = micro("0000-01-01T00:00:00.000001Z")
+		return c
+	}
 	for i, b := range []*event.Batch{
 		{Checkpoints: []event.Checkpoint{cp(4, -1, 2)}},
 		{Events: []event.Event{ev("e5", "carol", "2026-11-01T11:30:00Z", event.PageView, 5, false)},
-			Checkpoints: []event.Checkpoint{cp(3, 5, 6), cp(4, 2, 3)}},
+			Checkpoints: []event.Checkpoint{cp(3, 5, 6), year0(cp(4, 2, 3))}},
 	} {
 		b.Stream, b.IngestedAt = id, micro("2026-11-01T12:01:00Z")
 		if err := db.Commit(ctx, b); err != nil {
@@ -179,6 +183,14 @@ func testStore(t *testing.T, db *DB) {
 	var fenced *event.FencedError
 	if err := db.Commit(ctx, stale); !errors.As(err, &fenced) || fenced.Partition != 4 {
 		t.Fatalf("stale commit: %v, want fenced on partition 4", err)
+	}
+	// The one-statement update keeps times exactly, a year-0 one too.
+	snap4, err := db.LoadPartition(ctx, id, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap4.Checkpoint; got == nil || got.MaxEventTime != micro("0000-01-01T00:00:00.000001Z") || got.OpenFrom != event.NoTime {
+		t.Errorf("partition 4's checkpoint after the update: %+v", got)
 	}
 	offsets, err := db.StreamOffsets(ctx, "kafka:events/test")
 	if err != nil {
