@@ -238,10 +238,12 @@ func reportProgress(fn func(ReplayProgress), win *producer.Window, total int64) 
 		produced, committed := win.Progress()
 		fn(ReplayProgress{Produced: produced, Committed: committed, Total: total})
 	}
+	// The first report before anything starts: from the ticker's goroutine
+	// it could come after the producer's first records.
+	report()
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		report()
 		t := time.NewTicker(progressEvery)
 		defer t.Stop()
 		for {
