@@ -239,10 +239,19 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	err = g.Wait()
 	s := pipeline.Stats()
 	log.Info("cartwheel stopped", "records", s.Records, "accepted", s.Accepted, "rejected", s.Rejected, "sessions", s.Sessions)
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	return exitErr(ctx, err)
+}
+
+// exitErr is what run returns for the error its components stopped with:
+// nil for a stop asked for through ctx. A component that failed on its own
+// is a failure even when its error wraps a context error (a query of its
+// own canceled): swallowed, a pipeline that stopped made `cartwheel run`
+// exit with status 0.
+func exitErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // liveStream is the name under which the pipeline of `cartwheel run`

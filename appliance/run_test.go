@@ -225,3 +225,31 @@ func TestBroker(t *testing.T) {
 	}
 	cl.Close()
 }
+
+// Only a stop asked for through ctx is a clean exit: a component's own
+// failure that wraps context.Canceled (the pipeline's "load partition 0:
+// context canceled") must reach the exit status.
+func TestExitErr(t *testing.T) {
+	live := context.Background()
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	timedOut, cancel2 := context.WithTimeout(context.Background(), 0)
+	defer cancel2()
+	own := fmt.Errorf("load partition 0: %w", context.Canceled)
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		err   error
+		clean bool
+	}{
+		{"no error", live, nil, true},
+		{"stopped by ctx", stopped, fmt.Errorf("serve: %w", context.Canceled), true},
+		{"--duration over", timedOut, fmt.Errorf("poll: %w", context.DeadlineExceeded), true},
+		{"own cancellation", live, own, false},
+		{"own failure while stopping", stopped, fmt.Errorf("commit: disk full"), false},
+	} {
+		if got := exitErr(tc.ctx, tc.err); (got == nil) != tc.clean {
+			t.Errorf("%s: exitErr = %v, want clean %v", tc.name, got, tc.clean)
+		}
+	}
+}

@@ -138,20 +138,33 @@ func TestTortureScaleOut(t *testing.T) {
 	t.Logf("%s: SIGCONT %s", time.Now().Format(time.RFC3339Nano), paused.name)
 	paused.c.cmd.Process.Signal(syscall.SIGCONT)
 	paused.paused = false
-	waitFor("the resumed instance settles", 2*time.Minute, func() bool { return owned() == tortureParts })
+	// Settled: every partition owned, for 3 s on end — right after
+	// SIGCONT the resumed instance still reports what it owned before
+	// it was fenced, and the sum can pass through 8 mid-rebalance.
+	var settled time.Time
+	waitFor("the resumed instance settles", 2*time.Minute, func() bool {
+		if owned() != tortureParts {
+			settled = time.Time{}
+			return false
+		}
+		if settled.IsZero() {
+			settled = time.Now()
+		}
+		return time.Since(settled) >= 3*time.Second
+	})
 
 	// SIGKILL one that owns partitions: they stay unowned until its
 	// session times out on the broker.
 	var victim *instance
-	for _, i := range all {
-		if i != paused && partitionsOf(i) > 0 {
-			victim = i
-			break
+	waitFor("an instance besides the resumed one owns partitions", time.Minute, func() bool {
+		for _, i := range all {
+			if i != paused && partitionsOf(i) > 0 {
+				victim = i
+				return true
+			}
 		}
-	}
-	if victim == nil {
-		t.Fatal("only the instance paused before owns partitions")
-	}
+		return false
+	})
 	killedParts, atKill := partitionsOf(victim), progress()
 	t.Logf("%s: SIGKILL %s", time.Now().Format(time.RFC3339Nano), victim.name)
 	victim.c.stop(t, syscall.SIGKILL)

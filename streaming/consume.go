@@ -351,6 +351,14 @@ func (p *Pipeline) assign(ctx context.Context, offsets map[string]map[int32]kgo.
 		snap, err := p.store.LoadPartition(ctx, p.stream, id)
 		if err != nil {
 			err = fmt.Errorf("load partition %d: %w", id, err)
+			if ctx.Err() != nil {
+				// kgo cancels ctx when this group session ends (the member
+				// was fenced while frozen, or a rebalance began): nothing
+				// is wrong, the next session assigns and loads anew. Taken
+				// for a failure, it stopped `cartwheel run` with exit 0.
+				p.cfg.log.Info("partition load abandoned: the group session ended", "partition", id, "err", err)
+				return nil, err
+			}
 			p.setFatal(err)
 			return nil, err
 		}

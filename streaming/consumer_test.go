@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,4 +85,53 @@ func TestLostDropsPending(t *testing.T) {
 	if h := p.ConsumerHealth(); h.Partitions != 1 {
 		t.Errorf("ConsumerHealth().Partitions = %d, want 1", h.Partitions)
 	}
+}
+
+// ctxStore fails LoadPartition as a warehouse does when its ctx is done.
+type ctxStore struct{ Store }
+
+func (ctxStore) LoadPartition(ctx context.Context, _, _ int32) (*event.Snapshot, error) {
+	return nil, ctx.Err()
+}
+
+// A group session that ends while its partitions are loaded (the member
+// was frozen past its session timeout and is fenced on waking) cancels the
+// ctx kgo gives assign: the load is abandoned, not fatal — the pipeline
+// stays up and the next session loads them. Taken for a failure, it made
+// TestTortureScaleOut's resumed instance exit with status 0.
+func TestAssignAbandonedWhenSessionEnds(t *testing.T) {
+	p, err := New(ctxStore{}, WithBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cause error
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	p.cancel = func(err error) { cause = err; cancel(err) }
+	session, end := context.WithCancel(context.Background())
+	end()
+	offsets := map[string]map[int32]kgo.Offset{DefaultTopic: {0: kgo.NewOffset(), 1: kgo.NewOffset()}}
+	if _, err := p.assign(session, offsets); !errors.Is(err, context.Canceled) {
+		t.Fatalf("assign in an ended session: %v, want context.Canceled", err)
+	}
+	if err := p.fatalErr(); err != nil || cause != nil || runCtx.Err() != nil {
+		t.Errorf("an ended session stopped the pipeline: fatal %v, cancel cause %v", err, cause)
+	}
+	if len(p.parts) != 0 {
+		t.Errorf("%d partitions owned after an abandoned load", len(p.parts))
+	}
+
+	// The same failure with the session live is the warehouse's: fatal.
+	live, stop := context.WithCancel(context.Background())
+	defer stop()
+	p2, _ := New(failStore{}, WithBrokers("127.0.0.1:1"))
+	p2.cancel = func(error) {}
+	if _, err := p2.assign(live, offsets); err == nil || p2.fatalErr() == nil {
+		t.Errorf("a failed load in a live session: err %v, fatal %v; want both", err, p2.fatalErr())
+	}
+}
+
+type failStore struct{ Store }
+
+func (failStore) LoadPartition(context.Context, int32, int32) (*event.Snapshot, error) {
+	return nil, errors.New("relation cartwheel_checkpoints does not exist")
 }
