@@ -51,7 +51,7 @@ test-e2e:
 # one run.
 bench: build
 	$(GO) test $(GOFLAGS_) -run '^$$' -bench . -benchmem ./event/... ./streaming/... ./generator/... ./warehouse/...
-	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ | grep FIGURE
+	CARTWHEEL_FIGURES=1 $(GO) test $(GOFLAGS_) -count=1 -run '^TestFigure' -v ./streaming/ ./warehouse/ | grep FIGURE
 	$(GO) test $(GOFLAGS_) -count=1 -timeout 60m -run '^TestBenchFigures$$' -v ./e2e/ -bench-figures | grep -v '^\s*time='
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestBuildFigures$$' -v ./models/
 	CARTWHEEL_BENCH=1 $(GO) test $(GOFLAGS_) -count=1 -timeout 30m -run '^TestPanelFigures$$' -v ./dashboard/ | grep -vE '^(=== RUN|--- PASS|PASS$$|ok )'

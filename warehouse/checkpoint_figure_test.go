@@ -1,0 +1,136 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestFigureCheckpointStall measures what sets the freshness p99 (issue
+// 11): a DuckDB checkpoint, and whether commits wait for it. Freshness p99
+// ≤ 50 ms at R events/s needs the checkpoints to hold commits less than
+// 1% of the time, so each row may cost a checkpoint at most 0.01/R s
+// (0.5 µs at 20K rows/s), however often it runs. The figure writes the
+// events table as it is today (VARCHAR ids and low-cardinality strings),
+// with integer codes for the low-cardinality columns only, with a UUID
+// event_id only, and typed throughout (UUID, codes, integer keys for user,
+// product and client session), in commits of
+// 1,000 rows with no automatic checkpoint, then times one CHECKPOINT of
+// 4 row groups, and the commits made meanwhile from a second connection:
+// on DuckDB 1.5.6 they wait for it, although they only insert into a table
+// without indexes. CARTWHEEL_FIGURES=1; `make bench` runs it.
+func TestFigureCheckpointStall(t *testing.T) {
+	if os.Getenv("CARTWHEEL_FIGURES") == "" {
+		t.Skip("set CARTWHEEL_FIGURES=1")
+	}
+	const rows = 4 * 122_880 // DuckDB's row group size
+	shapes := []struct{ name, ddl, insert string }{
+		{"today's VARCHAR columns", `CREATE TABLE events (event_id VARCHAR, event_type VARCHAR, user_id VARCHAR,
+			event_time TIMESTAMP, product_id VARCHAR, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
+			client_session_id VARCHAR, device VARCHAR, country VARCHAR, category VARCHAR, referrer VARCHAR,
+			is_late BOOLEAN, stream_id INTEGER, kafka_partition INTEGER, kafka_offset BIGINT, ingested_at TIMESTAMP)`,
+			`INSERT INTO events SELECT uuid()::VARCHAR, ['page_view','add_to_cart','purchase','search'][1 + i % 4],
+			'user-' || (hash(i) % 100000), TIMESTAMP '2026-12-01' + to_microseconds(i * 50000), 'prod-' || (i % 500),
+			9.99, 1, 9.99, 'cs-' || (hash(i + 7) % 1000000), ['mobile','desktop','tablet'][1 + i % 3],
+			['DE','FR','US','GB','NL','ES','IT','PL'][1 + i % 8], ['shoes','books','garden','toys','games'][1 + i % 5],
+			['google','direct','newsletter','ads'][1 + i % 4], false, 1, i % 8, i, now()
+			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`},
+		{"codes, VARCHAR ids", `CREATE TABLE events (event_id VARCHAR, event_type UTINYINT, user_id VARCHAR,
+			event_time TIMESTAMP, product_id VARCHAR, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
+			client_session_id VARCHAR, device UTINYINT, country USMALLINT, category USMALLINT, referrer USMALLINT,
+			is_late BOOLEAN, stream_id INTEGER, kafka_partition INTEGER, kafka_offset BIGINT, ingested_at TIMESTAMP)`,
+			`INSERT INTO events SELECT uuid()::VARCHAR, i % 4,
+			'user-' || (hash(i) % 100000), TIMESTAMP '2026-12-01' + to_microseconds(i * 50000), 'prod-' || (i % 500),
+			9.99, 1, 9.99, 'cs-' || (hash(i + 7) % 1000000), i % 3, i % 8, i % 5, i % 4, false, 1, i % 8, i, now()
+			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`},
+		{"UUID id only", `CREATE TABLE events (event_id UUID, event_type VARCHAR, user_id VARCHAR,
+			event_time TIMESTAMP, product_id VARCHAR, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
+			client_session_id VARCHAR, device VARCHAR, country VARCHAR, category VARCHAR, referrer VARCHAR,
+			is_late BOOLEAN, stream_id INTEGER, kafka_partition INTEGER, kafka_offset BIGINT, ingested_at TIMESTAMP)`,
+			`INSERT INTO events SELECT uuid(), ['page_view','add_to_cart','purchase','search'][1 + i % 4],
+			'user-' || (hash(i) % 100000), TIMESTAMP '2026-12-01' + to_microseconds(i * 50000), 'prod-' || (i % 500),
+			9.99, 1, 9.99, 'cs-' || (hash(i + 7) % 1000000), ['mobile','desktop','tablet'][1 + i % 3],
+			['DE','FR','US','GB','NL','ES','IT','PL'][1 + i % 8], ['shoes','books','garden','toys','games'][1 + i % 5],
+			['google','direct','newsletter','ads'][1 + i % 4], false, 1, i % 8, i, now()
+			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`},
+		{"typed columns", `CREATE TABLE events (event_id UUID, event_type UTINYINT, user_key BIGINT,
+			event_time TIMESTAMP, product_id INTEGER, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
+			client_session_key BIGINT, device UTINYINT, country USMALLINT, category USMALLINT, referrer USMALLINT,
+			is_late BOOLEAN, stream_id INTEGER, kafka_partition INTEGER, kafka_offset BIGINT, ingested_at TIMESTAMP)`,
+			`INSERT INTO events SELECT uuid(), i % 4, hash(i) % 100000, TIMESTAMP '2026-12-01' + to_microseconds(i * 50000),
+			i % 500, 9.99, 1, 9.99, hash(i + 7) % 1000000, i % 3, i % 8, i % 5, i % 4, false, 1, i % 8, i, now()
+			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`},
+	}
+	for _, shape := range shapes {
+		var perRow, stalls, checkpoints []float64
+		for range 3 {
+			cp, stall := checkpointStall(t, shape.ddl, shape.insert, rows)
+			checkpoints = append(checkpoints, float64(cp.Milliseconds()))
+			perRow = append(perRow, float64(cp.Microseconds())/rows)
+			stalls = append(stalls, float64(stall.Milliseconds()))
+		}
+		t.Logf("FIGURE checkpoint of %d rows, %s: %.0f ms (%.2f µs per row; 1%% of the time at %.0fK rows/s), longest commit meanwhile %.0f ms (medians of 3)",
+			rows, shape.name, median(checkpoints), median(perRow), 10/median(perRow), median(stalls))
+	}
+}
+
+// checkpointStall writes rows in commits of 1,000, then runs a CHECKPOINT
+// on one connection while a second keeps committing 1,000-row inserts: it
+// returns how long the checkpoint took and the longest of those commits.
+func checkpointStall(t *testing.T, ddl, insert string, rows int) (checkpoint, longest time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "f.db")+"?threads=1&checkpoint_threshold=100GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(2)
+	if _, err := db.ExecContext(ctx, ddl); err != nil {
+		t.Fatal(err)
+	}
+	write, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer write.Close()
+	next := 0
+	commit := func() time.Duration {
+		begin := time.Now()
+		if _, err := write.ExecContext(ctx, insert, next, next+1000); err != nil {
+			t.Fatal(err)
+		}
+		next += 1000
+		return time.Since(begin)
+	}
+	for next < rows {
+		commit()
+	}
+	done := make(chan time.Duration)
+	go func() {
+		begin := time.Now()
+		_, err := db.ExecContext(ctx, "CHECKPOINT")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- time.Since(begin)
+	}()
+	for {
+		select {
+		case checkpoint = <-done:
+			return checkpoint, longest
+		case <-time.After(5 * time.Millisecond):
+			longest = max(longest, commit())
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
