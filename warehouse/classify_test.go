@@ -8,16 +8,14 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/event"
 )
 
-// Instances started at once race to register their stream: the loser's
-// unique violation is worth retrying (TestTortureScaleOut's i1 exited on
-// it), a lost checkpoint insert is a fence, any other violation is final.
+// A lost checkpoint insert is a fence; any other unique violation is final
+// (the stream registration race is retried by Stream itself).
 func TestClassifyUniqueViolations(t *testing.T) {
 	for _, tc := range []struct {
 		constraint        string
 		transient, fenced bool
 	}{
-		{"streams_pkey", true, false},
-		{"streams_name_key", true, false},
+		{"streams_pkey", false, false},
 		{"stream_checkpoints_pkey", false, true},
 		{"cartwheel_meta_pkey", false, false},
 	} {

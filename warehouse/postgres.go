@@ -536,10 +536,6 @@ func classify(err error) error {
 			return event.Transient(err)
 		case pe.Code == "23505" && strings.Contains(pe.ConstraintName, "stream_checkpoints"):
 			return &event.FencedError{Partition: -1, Expected: -1}
-		case pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "streams_"):
-			// Instances starting at once registered the same stream: the
-			// one that lost finds it registered when it tries again.
-			return event.Transient(err)
 		}
 		return err
 	}

@@ -119,3 +119,47 @@ func TestRetryCreateRace(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresConcurrentStream: instances started at once register their
+// streams at once. The loser of the race for the next stream_id or for the
+// name retries, and every instance gets the same id for the same name
+// (three instances started together exited on streams_pkey in
+// TestTortureScaleOut).
+func TestPostgresConcurrentStream(t *testing.T) {
+	srv := pgtest.Get(t)
+	ctx := context.Background()
+	const rounds, starts = 3, 6
+	for round := range rounds {
+		dsn := srv.NewDatabase(t)
+		dbs := make([]*DB, starts)
+		for i := range dbs {
+			db, err := Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			dbs[i] = db
+		}
+		ids := make([]int32, starts)
+		errs := make([]error, starts)
+		var wg sync.WaitGroup
+		ready := make(chan struct{})
+		for i, db := range dbs {
+			wg.Go(func() {
+				<-ready
+				// Two names, so that both the id and the name race.
+				ids[i], errs[i] = db.Stream(ctx, fmt.Sprintf("orders-%d", i%2))
+			})
+		}
+		close(ready)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: concurrent registrations failed: %v", round, err)
+		}
+		for i := range ids {
+			if ids[i] != ids[i%2] || ids[0] == ids[1] {
+				t.Fatalf("round %d: ids %v: want one id per name, two names", round, ids)
+			}
+		}
+	}
+}

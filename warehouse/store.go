@@ -12,25 +12,29 @@ import (
 )
 
 // Stream returns the id of the named stream, registering it on first use.
+// Instances started at once race to register it: the loser's unique
+// violation is retried, and then finds the winner's row.
 func (db *DB) Stream(ctx context.Context, name string) (int32, error) {
 	var id int32
-	err := db.Tx(ctx, func(tx Tx) error {
-		t := tx.(txn)
-		if _, err := t.execN(ctx, `INSERT INTO streams (stream_id, name, created_at)
+	err := retryCreateRace(ctx, func() error {
+		return db.Tx(ctx, func(tx Tx) error {
+			t := tx.(txn)
+			if _, err := t.execN(ctx, `INSERT INTO streams (stream_id, name, created_at)
 			SELECT next_id, $1::VARCHAR, $2::TIMESTAMP
 			FROM (SELECT COALESCE(MAX(stream_id), 0) + 1 AS next_id FROM streams) m
 			WHERE NOT EXISTS (SELECT 1 FROM streams WHERE name = $1::VARCHAR)`, name, time.Now().UTC()); err != nil {
-			return err
-		}
-		r, err := t.Query(ctx, `SELECT stream_id FROM streams WHERE name = $1::VARCHAR`, name)
-		if err != nil {
-			return err
-		}
-		if len(r.Rows) != 1 {
-			return fmt.Errorf("stream %q: %d rows", name, len(r.Rows))
-		}
-		id = int32(r.Rows[0][0].(int64))
-		return nil
+				return err
+			}
+			r, err := t.Query(ctx, `SELECT stream_id FROM streams WHERE name = $1::VARCHAR`, name)
+			if err != nil {
+				return err
+			}
+			if len(r.Rows) != 1 {
+				return fmt.Errorf("stream %q: %d rows", name, len(r.Rows))
+			}
+			id = int32(r.Rows[0][0].(int64))
+			return nil
+		})
 	})
 	return id, err
 }
