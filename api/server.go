@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +68,7 @@ type Option func(*Server)
 // WithGET adds a GET (and HEAD) route at a path pattern of net/http's
 // ServeMux, e.g. "/api/panels/{name}"; pattern "/{$}" replaces the
 // placeholder index page. The routes are behind the same guard as every
-// other route (Host allowlist, body limit).
+// other route (Host allowlist, body limit, the token off loopback).
 func WithGET(pattern string, h http.Handler) Option {
 	return func(s *Server) {
 		if s.gets == nil {
@@ -93,7 +92,8 @@ func WithPOST(pattern string, h http.Handler) Option {
 	}
 }
 
-// WithToken sets the token POST requests need when not bound to loopback.
+// WithToken sets the token every request but the probes needs when the
+// server is not bound to loopback (requireAuth).
 func WithToken(t string) Option { return func(s *Server) { s.token = t } }
 
 // WithGatherer sets the metrics served on /metrics.
@@ -119,7 +119,11 @@ func New(q Querier, opts ...Option) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /api/query", s.auth(s.query))
+	mux.HandleFunc("POST /api/query", s.query)
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("GET /login.js", loginScript)
+	mux.HandleFunc("POST /api/login", s.login)
+	mux.HandleFunc("POST /api/logout", s.logout)
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.status()) })
 	if s.gets["/{$}"] == nil {
 		mux.HandleFunc("GET /{$}", s.index)
@@ -128,16 +132,16 @@ func New(q Querier, opts ...Option) *Server {
 		mux.Handle("GET "+pattern, h)
 	}
 	for path, a := range s.actions {
-		mux.HandleFunc("POST "+path, s.auth(func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
 			v, status := a(r.Context(), r.Body)
 			writeJSON(w, status, v)
-		}))
+		})
 	}
 	for pattern, h := range s.posts {
-		mux.HandleFunc("POST "+pattern, s.auth(h.ServeHTTP))
+		mux.Handle("POST "+pattern, h)
 	}
 	s.mux = mux
-	s.handler = s.guard(mux)
+	s.handler = s.guard(s.requireAuth(mux))
 	return s
 }
 
@@ -171,24 +175,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
-}
-
-// auth requires the bearer token on actions when the server is reachable
-// from other hosts: "Authorization: Bearer <token>" (RFC 6750; the scheme
-// is case-insensitive, RFC 7235). A header without the Bearer scheme, such
-// as the bare token, is refused.
-func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.loopback {
-			got, ok := bearerToken(r.Header.Get("Authorization"))
-			if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
-				return
-			}
-		}
-		h(w, r)
-	}
 }
 
 // bearerToken returns the credentials of an Authorization header of the

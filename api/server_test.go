@@ -60,6 +60,13 @@ func serve(t *testing.T, h http.Handler, method, path, body string, header http.
 	return rec
 }
 
+// onLoopback returns s's handler as Serve on a loopback listener sets it
+// up: no token needed (the tests of the token are in auth_test.go).
+func onLoopback(s *Server) http.Handler {
+	s.loopback = true
+	return s.Handler()
+}
+
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
 func decodeError(t *testing.T, body []byte) string {
@@ -142,7 +149,7 @@ func TestMetrics(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_test_records_total", Help: "Records."})
 	reg.MustRegister(c)
 	c.Add(42)
-	h := New(&apitest.Querier{}, WithGatherer(reg)).Handler()
+	h := onLoopback(New(&apitest.Querier{}, WithGatherer(reg)))
 
 	for _, accept := range []string{"", "application/openmetrics-text; version=1.0.0", "*/*"} {
 		t.Run("accept="+accept, func(t *testing.T) {
@@ -171,7 +178,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsDefaultGatherer(t *testing.T) {
-	rec := serve(t, New(&apitest.Querier{}).Handler(), http.MethodGet, "/metrics", "", nil)
+	rec := serve(t, onLoopback(New(&apitest.Querier{})), http.MethodGet, "/metrics", "", nil)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "go_goroutines") {
 		t.Fatalf("status %d; want the default registry's go_goroutines in:\n%.500s", rec.Code, rec.Body.String())
 	}
@@ -189,8 +196,7 @@ func TestStatus(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// GET endpoints need no token, even on a non-loopback server.
-			rec := serve(t, New(&apitest.Querier{}, tc.opts...).Handler(), http.MethodGet, "/api/status", "", nil)
+			rec := serve(t, onLoopback(New(&apitest.Querier{}, tc.opts...)), http.MethodGet, "/api/status", "", nil)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status = %d", rec.Code)
 			}
@@ -205,7 +211,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestIndexAndUnknownPaths(t *testing.T) {
-	h := New(&apitest.Querier{}).Handler()
+	h := onLoopback(New(&apitest.Querier{}))
 	tests := []struct {
 		method, path string
 		status       int

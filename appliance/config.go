@@ -30,7 +30,8 @@ type Config struct {
 	Warehouse string `yaml:"warehouse"`
 	// HTTP is the listen address of the dashboard and API.
 	HTTP string `yaml:"http"`
-	// Token protects POST actions when HTTP is not bound to loopback; it
+	// Token protects every HTTP route but the probes when HTTP is not
+	// bound to loopback (and is the Postgres endpoint's password there); it
 	// may also come from CARTWHEEL_TOKEN.
 	Token string `yaml:"token"`
 	// HTTPHosts are names besides loopback names and IP addresses that a

@@ -201,8 +201,9 @@ func serverOf(t *testing.T, db dashboard.Querier, fsys fs.FS) (*httptest.Server,
 	for p, h := range dashboard.New(d, db).Routes() {
 		aopts = append(aopts, api.WithGET(p, h))
 	}
-	srv := httptest.NewServer(api.New(db, aopts...).Handler())
+	srv := httptest.NewServer(api.New(db, append(aopts, api.WithToken(testToken))...).Handler())
 	t.Cleanup(srv.Close)
+	srv.Client().Transport = withToken{srv.Client().Transport}
 	return srv, d
 }
 

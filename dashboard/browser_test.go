@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image/png"
 	"log/slog"
 	"net/url"
@@ -21,23 +20,9 @@ import (
 
 	"github.com/cartwheel-analytics/cartwheel/appliance"
 	"github.com/cartwheel-analytics/cartwheel/dashboard"
-)
 
-// chromiumPath is the browser the test drives: $CARTWHEEL_CHROMIUM, else
-// /usr/bin/chromium. Without one the test is skipped, except on CI
-// (CI=true), where its absence is a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CARTWHEEL_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return path
-	}
-	skipOrFail(t, fmt.Sprintf("no Chromium at %s (set CARTWHEEL_CHROMIUM or install chromium)", path))
-	return ""
-}
+	"github.com/cartwheel-analytics/cartwheel/internal/browsertest"
+)
 
 func skipOrFail(t *testing.T, msg string) {
 	t.Helper()
@@ -79,6 +64,39 @@ const readPageJS = `(() => ({
   })),
 }))()`
 
+// runAppliance runs the appliance with cfg on a fresh data dir until the
+// test ends, and returns its HTTP address once it serves, and its log.
+func runAppliance(ctx context.Context, t *testing.T, cfg appliance.Config) (string, *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Warehouse = "duckdb://" + filepath.Join(dir, "data", "cartwheel.duckdb")
+	runCtx, stopRun := context.WithCancel(ctx)
+	started := make(chan string, 1)
+	runDone := make(chan error, 1)
+	logs := new(syncBuffer)
+	go func() {
+		runDone <- appliance.Run(runCtx, cfg, appliance.RunOptions{Started: func(a string) { started <- a }},
+			slog.New(slog.NewTextHandler(logs, nil)))
+	}()
+	t.Cleanup(func() {
+		stopRun()
+		if err := <-runDone; err != nil {
+			t.Errorf("cartwheel run: %v", err)
+		}
+	})
+	select {
+	case addr := <-started:
+		return addr, logs
+	case err := <-runDone:
+		runDone <- err
+		t.Fatalf("cartwheel run stopped: %v\n%s", err, logs.String())
+	case <-ctx.Done():
+		t.Fatal("cartwheel run did not start")
+	}
+	return "", nil
+}
+
 // TestDashboardInBrowser runs the appliance with its demo traffic on a
 // fresh data dir, opens / in headless Chromium and checks what a user
 // sees: every panel fills with data, a range switch (preset and custom)
@@ -86,7 +104,7 @@ const readPageJS = `(() => ({
 // console errors, no request leaves 127.0.0.1. Screenshots at 1280×800 and
 // 1920×1080 (light and dark) are written to the artefacts folder.
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := chromiumPath(t)
+	browsertest.Chromium(t) // skip (or fail on CI) before starting anything
 	if !dashboard.HasBundle() {
 		skipOrFail(t, "the dashboard's bundle is not built (make build, or npm --prefix web ci && npm --prefix web run build)")
 	}
@@ -95,62 +113,14 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The appliance, as `cartwheel run` starts it: embedded broker, demo
 	// generator at its default rate, DuckDB, HTTP on a free loopback port.
-	dir := t.TempDir()
 	cfg := appliance.DefaultConfig()
-	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.Warehouse = "duckdb://" + filepath.Join(dir, "data", "cartwheel.duckdb")
 	cfg.HTTP = "127.0.0.1:0"
-	runCtx, stopRun := context.WithCancel(ctx)
-	started := make(chan string, 1)
-	runDone := make(chan error, 1)
-	var logs syncBuffer
 	startedAt := time.Now()
-	go func() {
-		runDone <- appliance.Run(runCtx, cfg, appliance.RunOptions{Started: func(a string) { started <- a }},
-			slog.New(slog.NewTextHandler(&logs, nil)))
-	}()
-	defer func() {
-		stopRun()
-		if err := <-runDone; err != nil {
-			t.Errorf("cartwheel run: %v", err)
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-started:
-	case err := <-runDone:
-		t.Fatalf("cartwheel run stopped: %v\n%s", err, logs.String())
-	case <-ctx.Done():
-		t.Fatal("cartwheel run did not start")
-	}
+	addr, logs := runAppliance(ctx, t, cfg)
 	served := time.Since(startedAt)
 	base := "http://" + addr
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		// Names resolve to nothing: only the appliance's IP is reachable.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start %s: %v", chrome, err)
-	}
+	tab := browsertest.New(ctx, t)
 
 	var (
 		mu       sync.Mutex

@@ -168,9 +168,24 @@ func server(t *testing.T, db dashboard.Querier, opts ...dashboard.Option) (*http
 	for p, h := range ds.Routes() {
 		aopts = append(aopts, api.WithGET(p, h))
 	}
-	srv := httptest.NewServer(api.New(db, aopts...).Handler())
+	srv := httptest.NewServer(api.New(db, append(aopts, api.WithToken(testToken))...).Handler())
 	t.Cleanup(srv.Close)
+	srv.Client().Transport = withToken{srv.Client().Transport}
 	return srv, d
+}
+
+// testToken is the server's token: a handler not started by Serve takes
+// itself for one reachable from other hosts, so every request needs it.
+const testToken = "dashboard-test-token"
+
+// withToken sends the token on every request, as a program off loopback
+// would.
+type withToken struct{ next http.RoundTripper }
+
+func (w withToken) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	return w.next.RoundTrip(r)
 }
 
 type panelResponse struct {
@@ -388,6 +403,17 @@ func TestGuardAndHeaders(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMisdirectedRequest {
 			t.Errorf("GET %s with a foreign Host: %d, want 421", path, resp.StatusCode)
+		}
+	}
+	// Off loopback the page and its data need the token (SPEC §7).
+	for _, path := range []string{"/", "/api/panels", "/api/panels/total_revenue", "/ui/app.js"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without the token: %d, want 401", path, resp.StatusCode)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/panels/total_revenue", bytes.NewReader([]byte("{}")))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/png"
 	"maps"
@@ -20,27 +19,9 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath is the browser the browser tests drive: $CARTWHEEL_CHROMIUM,
-// else /usr/bin/chromium. Without one the test is skipped, except on CI
-// (CI=true), where .ci/run installs it and its absence is a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CARTWHEEL_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return path
-	}
-	msg := fmt.Sprintf("no Chromium at %s (set CARTWHEEL_CHROMIUM or install chromium)", path)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+	"github.com/cartwheel-analytics/cartwheel/internal/browsertest"
+)
 
 // The page's view of the lineage graph, read with one script.
 type browserGraph struct {
@@ -93,7 +74,7 @@ const readGraphJS = `(() => {
 // documentation (description and compiled SQL), no console errors or
 // exceptions, no request beyond file:// and data:, and a real screenshot.
 func TestDocsSiteRendersLineage(t *testing.T) {
-	chrome := chromiumPath(t)
+	browsertest.Chromium(t) // skip (or fail on CI) before building anything
 	start := time.Now()
 
 	// One bound on everything: the build, the docs and the browser.
@@ -142,30 +123,7 @@ func TestDocsSiteRendersLineage(t *testing.T) {
 	}
 
 	// The browser: headless, no network (nothing resolves), its own profile.
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	if err := chromedp.Do(tab); err != nil { // starts the browser
-		t.Fatalf("start %s: %v", chrome, err)
-	}
+	tab := browsertest.New(ctx, t, chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"), chromedp.WindowSize(1400, 1000))
 
 	// Every console message and request, from before the page loads.
 	var (

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -74,8 +73,15 @@ func TestPgwireFigures(t *testing.T) {
 	for p, h := range dashboard.New(d, db).Routes() {
 		aopts = append(aopts, api.WithGET(p, h))
 	}
-	httpSrv := httptest.NewServer(api.New(db, aopts...).Handler())
-	defer httpSrv.Close()
+	// Served on loopback as `cartwheel run` serves it: no token needed.
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	defer stopHTTP()
+	go api.New(db, aopts...).Serve(httpCtx, httpLn)
+	httpURL := "http://" + httpLn.Addr().String()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,7 +115,7 @@ func TestPgwireFigures(t *testing.T) {
 			}
 			a := ms(start)
 			start = time.Now()
-			resp, err := http.Get(httpSrv.URL + "/api/panels/" + p.Name + "?" + q.Encode())
+			resp, err := http.Get(httpURL + "/api/panels/" + p.Name + "?" + q.Encode())
 			if err != nil {
 				t.Fatal(err)
 			}

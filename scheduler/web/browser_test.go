@@ -6,33 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
-)
 
-// chromiumPath is the browser the test drives: $CARTWHEEL_CHROMIUM, else
-// /usr/bin/chromium; without one the test is skipped (failed on CI).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CARTWHEEL_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-		return path
-	}
-	msg := fmt.Sprintf("no Chromium at %s (set CARTWHEEL_CHROMIUM or install chromium)", path)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+	"github.com/cartwheel-analytics/cartwheel/internal/browsertest"
+)
 
 // artifacts is where the screenshots go: $CARTWHEEL_ARTIFACTS/dags, else
 // a folder under the system's temporary directory that outlives the test.
@@ -54,54 +36,13 @@ func artifacts(t *testing.T) string {
 // the guard. Screenshots at 1280×800 (light, and the run page dark) go to
 // the artefacts folder.
 func TestPagesInBrowser(t *testing.T) {
-	chrome := chromiumPath(t)
+	browsertest.Chromium(t) // skip (or fail on CI) before starting anything
 	f := newFake()
 	base := serve(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start %s: %v", chrome, err)
-	}
-	var (
-		mu      sync.Mutex
-		console []string
-	)
-	consoleCtx, stopConsole := context.WithCancel(tab)
-	messages := chromedp.Console(consoleCtx)
-	consoleDone := make(chan struct{})
-	go func() {
-		defer close(consoleDone)
-		for msg, err := range messages {
-			if err != nil {
-				return
-			}
-			if msg.Type == chromedp.ConsoleError || msg.Type == chromedp.ConsoleException || msg.Type == chromedp.ConsoleWarning {
-				mu.Lock()
-				console = append(console, fmt.Sprintf("%s %s:%d: %s", msg.Type, msg.URL, msg.Line+1, msg.Text))
-				mu.Unlock()
-			}
-		}
-	}()
+	tab := browsertest.New(ctx, t)
+	problems := browsertest.Problems(tab)
 	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +129,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 
-	stopConsole()
-	<-consoleDone
-	mu.Lock()
-	defer mu.Unlock()
-	for _, c := range console {
+	for _, c := range problems() {
 		if !strings.Contains(c, "favicon") {
 			t.Errorf("console: %s", c)
 		}
