@@ -54,39 +54,33 @@ func UserKey(userID string) int64 {
 	return int64(h)
 }
 
-// activityCache remembers the rows of the last activityWindow of event
-// time, so that a user active across several batches of one minute is
-// stored once. It is advisory: the table tolerates repeats. rows marks a
-// batch's rows as written before the commit (forget takes them back when
-// it fails): one map probe per event on the commit path in the common
-// case, a user seen again in a minute already stored.
+// activityCache remembers, per user, the latest 1- and 5-minute buckets
+// whose rows were stored, for the last activityWindow of event time, so
+// that a user active across several events of one minute is stored once.
+// It is advisory: the table tolerates repeats. One map entry per recent
+// user, not per (user, minute), keeps it small enough for the CPU's caches:
+// a map of (bucket, user) pairs cost a third of a microsecond per event.
+// An out-of-order event of an older bucket may store a repeat; no row is
+// ever skipped that was not stored. rows marks a batch's rows as written
+// before the commit (forget takes them back when it fails).
 type activityCache struct {
 	mu    sync.Mutex
-	seen  map[activityKey]struct{}
-	max   int64 // the latest bucket seen, µs
+	users map[int64]lastBuckets
+	max   int64 // the latest 1-minute bucket seen, µs
 	swept int64 // max at the last sweep
 }
 
-// activityKey is a row of user_activity: the bucket's start in µs, plus
-// one for the 5-minute width (buckets are whole minutes, so the two never
-// meet), and the user's key.
-type activityKey struct{ bucket, user int64 }
-
-func keyOf(a activity) activityKey {
-	k := activityKey{a.bucket, a.user}
-	if a.width != 60 {
-		k.bucket++
-	}
-	return k
-}
+// lastBuckets are a user's latest two stored buckets of each width, µs
+// since the epoch: an out-of-order event is most often one bucket behind.
+type lastBuckets struct{ minute, prevMinute, five, prevFive int64 }
 
 // activityWindow is how far behind the latest bucket the cache remembers
-// rows: the default allowed lateness (10 minutes) and some skew between
+// users: the default allowed lateness (10 minutes) and some skew between
 // partitions; older late events may store a repeat. A longer window made
 // the map outgrow the CPU's caches for no fewer rows in practice.
 const activityWindow = int64(20 * time.Minute / time.Microsecond)
 
-func newActivityCache() *activityCache { return &activityCache{seen: make(map[activityKey]struct{})} }
+func newActivityCache() *activityCache { return &activityCache{users: make(map[int64]lastBuckets)} }
 
 // rows returns the events' rows that the cache has not seen, each once,
 // and remembers them.
@@ -102,35 +96,49 @@ func (c *activityCache) rows(events []event.Event) []activity {
 		if i == 0 || e.UserID != lastUser {
 			lastUser, user = e.UserID, UserKey(e.UserID)
 		}
-		m := activity{width: 60, bucket: floorDiv(e.Time, minute) * minute, user: user}
-		if _, ok := c.seen[keyOf(m)]; ok {
-			// Its 5 minutes were stored with it (and are swept first).
-			continue
+		m, f := floorDiv(e.Time, minute)*minute, floorDiv(e.Time, five)*five
+		last, known := c.users[user]
+		if known && (last.minute == m || last.prevMinute == m) {
+			continue // its 5 minutes were stored with it
 		}
-		c.seen[keyOf(m)] = struct{}{}
-		c.max = max(c.max, m.bucket)
-		out = append(out, m)
-		f := activity{width: 300, bucket: floorDiv(e.Time, five) * five, user: user}
-		if _, ok := c.seen[keyOf(f)]; !ok {
-			c.seen[keyOf(f)] = struct{}{}
-			out = append(out, f)
+		out = append(out, activity{width: 60, bucket: m, user: user})
+		if !known || (last.five != f && last.prevFive != f) {
+			out = append(out, activity{width: 300, bucket: f, user: user})
 		}
+		// Keep the latest two buckets of each width: their rows are stored.
+		switch {
+		case !known:
+			last = lastBuckets{minute: m, prevMinute: m, five: f, prevFive: f}
+		case m > last.minute:
+			last.prevMinute, last.minute = last.minute, m
+		case m > last.prevMinute:
+			last.prevMinute = m
+		}
+		switch {
+		case f > last.five:
+			last.prevFive, last.five = last.five, f
+		case f > last.prevFive && f != last.five:
+			last.prevFive = f
+		}
+		c.max = max(c.max, m)
+		c.users[user] = last
 	}
 	return out
 }
 
 // forget takes back rows whose commit failed, so that its retry writes
-// them. (One pipeline commits at a time; a concurrent commit that met
-// these rows meanwhile would have skipped them.)
+// them: their users are forgotten, which may store repeats, never a gap.
+// (One pipeline commits at a time; a concurrent commit that met these rows
+// meanwhile would have skipped them.)
 func (c *activityCache) forget(rows []activity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, a := range rows {
-		delete(c.seen, keyOf(a))
+		delete(c.users, a.user)
 	}
 }
 
-// sweep drops the rows behind the window, now and then.
+// sweep drops the users last seen behind the window, now and then.
 func (c *activityCache) sweep() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -138,9 +146,9 @@ func (c *activityCache) sweep() {
 		return
 	}
 	c.swept = c.max
-	for k := range c.seen {
-		if k.bucket < c.max-activityWindow {
-			delete(c.seen, k)
+	for u, last := range c.users {
+		if last.minute < c.max-activityWindow {
+			delete(c.users, u)
 		}
 	}
 }

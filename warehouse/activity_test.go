@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cartwheel-analytics/cartwheel/event"
 )
@@ -35,8 +37,8 @@ func TestActivityCache(t *testing.T) {
 	// store a repeat, which readers tolerate).
 	c.rows([]event.Event{ev("u3", "2026-11-01T13:00:00Z")})
 	c.sweep()
-	if len(c.seen) != 2 {
-		t.Fatalf("%d rows remembered after the window moved, want u3's 2", len(c.seen))
+	if len(c.users) != 1 {
+		t.Fatalf("%d users remembered after the window moved, want u3", len(c.users))
 	}
 }
 
@@ -108,4 +110,66 @@ func BenchmarkActivityRows(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// TestActivityCacheNoGaps: whatever the order of the events, the batch
+// sizes, failed commits and sweeps, every (width, bucket, user) of an
+// accepted event is stored at least once; events in time order store each
+// exactly once.
+func TestActivityCacheNoGaps(t *testing.T) {
+	const minute = int64(time.Minute / time.Microsecond)
+	for _, tc := range []struct {
+		name      string
+		jitter    int64 // how far back an event may lie behind the clock, µs
+		failEvery int
+	}{
+		{"in order", 0, 0},
+		{"out of order", 12 * minute, 0},
+		{"out of order, failed commits", 12 * minute, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			c := newActivityCache()
+			want := map[activity]bool{}
+			got := map[activity]int{}
+			clock := micro("2026-11-01T10:00:00Z")
+			for batch := 0; batch < 400; batch++ {
+				events := make([]event.Event, 1+rng.IntN(200))
+				for i := range events {
+					clock += rng.Int64N(4 * int64(time.Second/time.Microsecond))
+					at := clock
+					if tc.jitter > 0 && rng.IntN(10) == 0 {
+						at -= rng.Int64N(tc.jitter)
+					}
+					events[i] = event.Event{UserID: fmt.Sprintf("u%d", rng.IntN(60)), Time: at}
+					u := UserKey(events[i].UserID)
+					want[activity{60, floorDiv(at, minute) * minute, u}] = true
+					want[activity{300, floorDiv(at, 5*minute) * 5 * minute, u}] = true
+				}
+				rows := c.rows(events)
+				if tc.failEvery > 0 && batch%tc.failEvery == 0 {
+					c.forget(rows)
+					rows = c.rows(events) // the batch, prepared again
+				}
+				for _, a := range rows {
+					got[a]++
+				}
+				c.sweep()
+			}
+			repeats := 0
+			for a := range want {
+				if got[a] == 0 {
+					t.Fatalf("row %+v never stored", a)
+				}
+				repeats += got[a] - 1
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d distinct rows stored, want %d", len(got), len(want))
+			}
+			if tc.jitter == 0 && tc.failEvery == 0 && repeats != 0 {
+				t.Errorf("%d repeats of in-order events, want none", repeats)
+			}
+			t.Logf("%d rows, %d repeats", len(want), repeats)
+		})
+	}
 }
