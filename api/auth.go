@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -53,12 +54,27 @@ func (s *Server) authorized(r *http.Request) bool {
 }
 
 // requireAuth refuses a request that is not authorized. A page a browser
-// navigates to is sent to the sign-in page; anything else gets 401.
+// navigates to is sent to the sign-in page; anything else gets 401. A
+// client whose wrong credentials piled up gets 429 without a check
+// (authlimit), so that the token cannot be guessed at speed.
 func (s *Server) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openPaths[r.URL.Path] || s.authorized(r) {
+		if openPaths[r.URL.Path] || s.loopback {
 			next.ServeHTTP(w, r)
 			return
+		}
+		_, cookieErr := r.Cookie(sessionCookie)
+		credentials := r.Header.Get("Authorization") != "" || cookieErr == nil
+		if credentials && !s.limiter.Allow(r.RemoteAddr) {
+			s.tooManyAttempts(w)
+			return
+		}
+		if s.authorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if credentials {
+			s.limiter.Failed(r.RemoteAddr)
 		}
 		if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -67,6 +83,11 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeJSON(w, http.StatusUnauthorized, ErrorResponse{"missing or wrong token"})
 	})
+}
+
+func (s *Server) tooManyAttempts(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(s.limiter.RetryAfter().Seconds())))
+	writeJSON(w, http.StatusTooManyRequests, ErrorResponse{"too many wrong tokens from this address: try again later"})
 }
 
 // LoginRequest is the body of POST /api/login.
@@ -83,7 +104,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{`body must be {"token": "..."}`})
 		return
 	}
+	if !s.limiter.Allow(r.RemoteAddr) {
+		s.tooManyAttempts(w)
+		return
+	}
 	if s.token == "" || subtle.ConstantTimeCompare([]byte(req.Token), []byte(s.token)) != 1 {
+		s.limiter.Failed(r.RemoteAddr)
 		writeJSON(w, http.StatusUnauthorized, ErrorResponse{"wrong token"})
 		return
 	}
@@ -157,7 +183,8 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
     const resp = await fetch("/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({token: document.getElementById("token").value})});
     if (resp.ok) { location.replace(next); return; }
-    error.textContent = resp.status === 401 ? "Wrong token." : "Sign-in failed: " + resp.status;
+    error.textContent = resp.status === 401 ? "Wrong token." :
+      resp.status === 429 ? "Too many wrong tokens: wait a minute." : "Sign-in failed: " + resp.status;
   } catch (e) {
     error.textContent = "Sign-in failed: " + e;
   }

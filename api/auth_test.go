@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cartwheel-analytics/cartwheel/internal/apitest"
+	"github.com/cartwheel-analytics/cartwheel/internal/authlimit"
 	"github.com/cartwheel-analytics/cartwheel/internal/browsertest"
 	"github.com/cartwheel-analytics/cartwheel/result"
 )
@@ -225,5 +227,68 @@ func TestSignInInBrowser(t *testing.T) {
 		if !strings.Contains(c, "favicon") && !strings.Contains(c, "401") {
 			t.Errorf("console: %s", c)
 		}
+	}
+}
+
+// TestAuthAttemptsLimited: off loopback, wrong tokens from one address —
+// as a Bearer header, a session cookie or a sign-in — pile up, and past the
+// budget that address gets 429 without its credentials being checked, even
+// right ones, until the budget refills. Other addresses are not affected.
+func TestAuthAttemptsLimited(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	lim := authlimit.New(authlimit.WithRate(3, time.Minute), authlimit.WithClock(func() time.Time { return now }))
+	h := offLoopback(WithAuthLimiter(lim)).Handler()
+	do := func(from, method, path, body string, header http.Header) *httptest.ResponseRecorder {
+		t.Helper()
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+		}
+		req := httptest.NewRequest(method, path, r)
+		req.Host, req.RemoteAddr = "127.0.0.1:8080", from
+		req.Header = header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const attacker, other = "198.51.100.7:40000", "198.51.100.8:40000"
+	for i, wrong := range []*httptest.ResponseRecorder{
+		do(attacker, "GET", "/api/status", "", bearer("guess-1")),
+		do(attacker, "GET", "/dashboard", "", http.Header{"Cookie": {sessionCookie + "=guess"}}),
+		do(attacker, "POST", "/api/login", `{"token":"guess-3"}`, nil),
+	} {
+		if wrong.Code != 401 {
+			t.Fatalf("wrong attempt %d: %d, want 401", i+1, wrong.Code)
+		}
+	}
+	if rec := do(attacker, "GET", "/api/status", "", bearer("tok")); rec.Code != 429 || rec.Header().Get("Retry-After") != "60" {
+		t.Errorf("the right token past the budget: %d, Retry-After %q; want 429, 60", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := do(attacker, "POST", "/api/login", `{"token":"tok"}`, nil); rec.Code != 429 || rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("sign-in past the budget: %d, want 429 and no cookie", rec.Code)
+	}
+	if rec := do(attacker, "GET", "/api/status", "", nil); rec.Code != 401 {
+		t.Errorf("no credentials past the budget: %d, want 401", rec.Code)
+	}
+	if rec := do(attacker, "GET", "/healthz", "", nil); rec.Code != 200 {
+		t.Errorf("/healthz past the budget: %d", rec.Code)
+	}
+	if rec := do(other, "GET", "/api/status", "", bearer("tok")); rec.Code != 200 {
+		t.Errorf("another address: %d, want 200", rec.Code)
+	}
+	for range 5 { // right tokens do not use the budget
+		if rec := do(other, "GET", "/api/status", "", bearer("tok")); rec.Code != 200 {
+			t.Fatalf("another address, again: %d", rec.Code)
+		}
+	}
+	now = now.Add(time.Minute)
+	if rec := do(attacker, "GET", "/api/status", "", bearer("tok")); rec.Code != 200 {
+		t.Errorf("after the refill: %d, want 200", rec.Code)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cartwheel-analytics/cartwheel/internal/authlimit"
 	"github.com/cartwheel-analytics/cartwheel/result"
 )
 
@@ -45,6 +46,8 @@ type Server struct {
 	gets map[string]http.Handler
 	// posts are extra POST routes by path pattern (WithPOST).
 	posts map[string]http.Handler
+	// limiter counts wrong tokens per client address off loopback.
+	limiter *authlimit.Limiter
 }
 
 // Action is a POST endpoint: it reads the request body and returns a value
@@ -96,6 +99,10 @@ func WithPOST(pattern string, h http.Handler) Option {
 // server is not bound to loopback (requireAuth).
 func WithToken(t string) Option { return func(s *Server) { s.token = t } }
 
+// WithAuthLimiter sets how wrong tokens are counted per client address
+// (default: authlimit.New(), 10 in a burst, then one every 6 s).
+func WithAuthLimiter(l *authlimit.Limiter) Option { return func(s *Server) { s.limiter = l } }
+
 // WithGatherer sets the metrics served on /metrics.
 func WithGatherer(g prometheus.Gatherer) Option { return func(s *Server) { s.gatherer = g } }
 
@@ -111,7 +118,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // New returns a server over q.
 func New(q Querier, opts ...Option) *Server {
 	s := &Server{q: q, gatherer: prometheus.DefaultGatherer, ready: func() error { return nil }, log: slog.Default(),
-		status: func() any { return map[string]string{} }, bodyLimit: DefaultBodyLimit}
+		status: func() any { return map[string]string{} }, bodyLimit: DefaultBodyLimit, limiter: authlimit.New()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -32,7 +32,7 @@ type PGTLSConfig struct {
 // address a port already taken only warns, so that several appliances (a
 // test suite) can run side by side; an address set in the configuration
 // or with --pg must be free.
-func servePG(ctx context.Context, cfg Config, db *warehouse.DB, token string, reg prometheus.Registerer, log *slog.Logger) error {
+func servePG(ctx context.Context, cfg Config, db *warehouse.DB, token string, reg prometheus.Registerer, log *slog.Logger, extra ...pgwire.Option) error {
 	if cfg.PG == "" {
 		return nil
 	}
@@ -40,7 +40,7 @@ func servePG(ctx context.Context, cfg Config, db *warehouse.DB, token string, re
 		log.Info("postgres endpoint off: clients connect to the warehouse itself", "warehouse", string(db.Dialect()))
 		return nil
 	}
-	opts := []pgwire.Option{pgwire.WithPassword(token), pgwire.WithLogger(log), pgwire.WithRegisterer(reg)}
+	opts := append([]pgwire.Option{pgwire.WithPassword(token), pgwire.WithLogger(log), pgwire.WithRegisterer(reg)}, extra...)
 	if cfg.PGTLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.PGTLS.Cert, cfg.PGTLS.Key)
 		if err != nil {

@@ -23,7 +23,9 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/broker"
 	"github.com/cartwheel-analytics/cartwheel/dashboard"
 	"github.com/cartwheel-analytics/cartwheel/generator"
+	"github.com/cartwheel-analytics/cartwheel/internal/authlimit"
 	"github.com/cartwheel-analytics/cartwheel/models"
+	"github.com/cartwheel-analytics/cartwheel/pgwire"
 	"github.com/cartwheel-analytics/cartwheel/producer"
 	"github.com/cartwheel-analytics/cartwheel/scheduler"
 	"github.com/cartwheel-analytics/cartwheel/scheduler/web"
@@ -191,9 +193,12 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	for pattern, h := range dagPages.Actions() {
 		sopts = append(sopts, api.WithPOST(pattern, h))
 	}
+	// One budget of wrong tokens per client address, over HTTP and Postgres.
+	attempts := authlimit.New()
 	server := api.New(db, append(sopts,
 		api.WithAllowedHosts(cfg.HTTPHosts...),
 		api.WithToken(token),
+		api.WithAuthLimiter(attempts),
 		api.WithGatherer(reg),
 		api.WithLogger(log),
 		api.WithAction("/api/models", gate.action(modelsHandler(db, project))),
@@ -224,7 +229,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 	if !cfg.Scheduler.Disabled {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
-	g.Go(func() error { return servePG(gctx, cfg, db, token, reg, log) })
+	g.Go(func() error { return servePG(gctx, cfg, db, token, reg, log, pgwire.WithAuthLimiter(attempts)) })
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(gctx) })
 	}

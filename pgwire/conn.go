@@ -224,7 +224,12 @@ func (c *conn) greet() bool {
 			return false
 		}
 		pm, ok := msg.(*pgproto3.PasswordMessage)
+		from := c.raw.RemoteAddr().String()
+		if !c.s.o.limiter.Allow(from) {
+			return fatal("28P01", "too many wrong passwords from this address: try again later", "password_limit")
+		}
 		if !ok || !c.s.checkPassword(pm.Password) {
+			c.s.o.limiter.Failed(from)
 			return fatal("28P01", fmt.Sprintf("password authentication failed for user %q (the password is the appliance's token)", c.params["user"]), "password")
 		}
 	}

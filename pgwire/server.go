@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/authlimit"
 )
 
 // Warehouse is what the endpoint serves: user SQL under the read-only
@@ -41,6 +43,7 @@ type options struct {
 	reg             prometheus.Registerer
 	maxConns        int
 	startupTimeout  time.Duration
+	limiter         *authlimit.Limiter
 }
 
 // WithPassword sets the password clients must send when the listener is
@@ -64,6 +67,11 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { 
 // more is refused with SQLSTATE 53300.
 func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 
+// WithAuthLimiter sets how wrong passwords are counted per client address
+// (default: authlimit.New(), 10 in a burst, then one every 6 s); past the
+// budget a client's password is refused unchecked.
+func WithAuthLimiter(l *authlimit.Limiter) Option { return func(o *options) { o.limiter = l } }
+
 // Server is the PostgreSQL wire-protocol endpoint.
 type Server struct {
 	wh Warehouse
@@ -84,6 +92,9 @@ func New(wh Warehouse, opts ...Option) *Server {
 	o := options{log: slog.Default(), maxConns: 512, startupTimeout: 10 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.limiter == nil {
+		o.limiter = authlimit.New()
 	}
 	return &Server{wh: wh, o: o, m: newMetrics(o.reg), conns: map[*conn]struct{}{}, byPID: map[uint32]*conn{}}
 }
@@ -255,7 +266,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "cartwheel_pg_rows_total",
 			Help: "Rows sent to Postgres clients."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cartwheel_pg_connections_refused_total",
-			Help: "Client connections refused, by reason (password, limit, protocol)."}, []string{"reason"}),
+			Help: "Client connections refused, by reason (password, password_limit, limit, protocol)."}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.conns, m.queries, m.rows, m.refused)

@@ -27,6 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cartwheel-analytics/cartwheel/warehouse"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/authlimit"
 )
 
 func connect(t *testing.T, addr string, extra ...string) *pgx.Conn {
@@ -297,6 +299,46 @@ func TestPassword(t *testing.T) {
 	conn.Close(context.Background())
 	if got := testutil.ToFloat64(srv.m.refused.WithLabelValues("password")); got != 2 {
 		t.Errorf("refused connections %v, want 2", got)
+	}
+}
+
+// TestPasswordAttemptsLimited: wrong passwords from one address pile up;
+// past the budget that address is refused without its password being
+// checked, even the right one, until the budget refills.
+func TestPasswordAttemptsLimited(t *testing.T) {
+	db := testWarehouse(t, warehouse.DefaultLimits)
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	lim := authlimit.New(authlimit.WithRate(2, time.Minute), authlimit.WithClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}))
+	srv, addr := serve(t, db, WithPassword("s3cret-token"), RequirePassword(), WithAuthLimiter(lim))
+	host, port, _ := net.SplitHostPort(addr)
+	connect := func(pw string) error {
+		c, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://tester:%s@%s:%s/cartwheel?sslmode=disable", pw, host, port))
+		if err == nil {
+			c.Close(context.Background())
+		}
+		return err
+	}
+	for range 2 {
+		if err := connect("wrong"); err == nil || !strings.Contains(err.Error(), "password authentication failed") {
+			t.Fatalf("a wrong password: %v", err)
+		}
+	}
+	if err := connect("s3cret-token"); sqlState(err) != "28P01" || !strings.Contains(err.Error(), "too many wrong passwords") {
+		t.Errorf("the right password past the budget: %v, want refused", err)
+	}
+	if got := testutil.ToFloat64(srv.m.refused.WithLabelValues("password_limit")); got != 1 {
+		t.Errorf("refused for the limit: %v, want 1", got)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if err := connect("s3cret-token"); err != nil {
+		t.Errorf("after the refill: %v", err)
 	}
 }
 
