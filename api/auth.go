@@ -55,17 +55,18 @@ func (s *Server) authorized(r *http.Request) bool {
 
 // requireAuth refuses a request that is not authorized. A page a browser
 // navigates to is sent to the sign-in page; anything else gets 401. A
-// client whose wrong credentials piled up gets 429 without a check
-// (authlimit), so that the token cannot be guessed at speed.
+// client whose wrong tokens piled up gets 429 without a check (authlimit),
+// so that the token cannot be guessed at speed. Session cookies are not
+// counted: an HMAC cannot be guessed, and a browser holding one from
+// before the token changed sends it with every request of its page.
 func (s *Server) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if openPaths[r.URL.Path] || s.loopback {
 			next.ServeHTTP(w, r)
 			return
 		}
-		_, cookieErr := r.Cookie(sessionCookie)
-		credentials := r.Header.Get("Authorization") != "" || cookieErr == nil
-		if credentials && !s.limiter.Allow(r.RemoteAddr) {
+		guess := r.Header.Get("Authorization") != ""
+		if guess && !s.limiter.Allow(r.RemoteAddr) {
 			s.tooManyAttempts(w)
 			return
 		}
@@ -73,8 +74,11 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if credentials {
+		if guess {
 			s.limiter.Failed(r.RemoteAddr)
+		}
+		if _, err := r.Cookie(sessionCookie); err == nil {
+			s.clearSession(w, r) // stale: the token changed
 		}
 		if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -120,9 +124,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 // logout ends the browser's session.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.clearSession(w, r)
+	writeJSON(w, http.StatusOK, map[string]bool{"signed_in": false})
+}
+
+func (s *Server) clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	writeJSON(w, http.StatusOK, map[string]bool{"signed_in": false})
 }
 
 // pageCSP is the sign-in page's Content-Security-Policy: its one script

@@ -231,9 +231,10 @@ func TestSignInInBrowser(t *testing.T) {
 }
 
 // TestAuthAttemptsLimited: off loopback, wrong tokens from one address —
-// as a Bearer header, a session cookie or a sign-in — pile up, and past the
-// budget that address gets 429 without its credentials being checked, even
-// right ones, until the budget refills. Other addresses are not affected.
+// as a Bearer header or a sign-in — pile up, and past the budget that
+// address gets 429 without its token being checked, even the right one,
+// until the budget refills. Other addresses are not affected, and a stale
+// session cookie (the token changed) is cleared, not counted.
 func TestAuthAttemptsLimited(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	lim := authlimit.New(authlimit.WithRate(3, time.Minute), authlimit.WithClock(func() time.Time { return now }))
@@ -260,7 +261,7 @@ func TestAuthAttemptsLimited(t *testing.T) {
 	const attacker, other = "198.51.100.7:40000", "198.51.100.8:40000"
 	for i, wrong := range []*httptest.ResponseRecorder{
 		do(attacker, "GET", "/api/status", "", bearer("guess-1")),
-		do(attacker, "GET", "/dashboard", "", http.Header{"Cookie": {sessionCookie + "=guess"}}),
+		do(attacker, "GET", "/dashboard", "", bearer("guess-2")),
 		do(attacker, "POST", "/api/login", `{"token":"guess-3"}`, nil),
 	} {
 		if wrong.Code != 401 {
@@ -279,8 +280,16 @@ func TestAuthAttemptsLimited(t *testing.T) {
 	if rec := do(attacker, "GET", "/healthz", "", nil); rec.Code != 200 {
 		t.Errorf("/healthz past the budget: %d", rec.Code)
 	}
+	stale := http.Header{"Cookie": {sessionCookie + "=" + strings.Repeat("0", 64)}, "Accept": {"text/html"}}
+	for i := range 20 {
+		rec := do(other, "GET", "/dashboard", "", stale)
+		cleared := rec.Result().Cookies()
+		if rec.Code != 303 || len(cleared) != 1 || cleared[0].MaxAge >= 0 {
+			t.Fatalf("stale cookie %d: %d, cookies %v; want 303 to sign in and the cookie cleared", i+1, rec.Code, cleared)
+		}
+	}
 	if rec := do(other, "GET", "/api/status", "", bearer("tok")); rec.Code != 200 {
-		t.Errorf("another address: %d, want 200", rec.Code)
+		t.Errorf("another address, after 20 stale cookies: %d, want 200", rec.Code)
 	}
 	for range 5 { // right tokens do not use the budget
 		if rec := do(other, "GET", "/api/status", "", bearer("tok")); rec.Code != 200 {
