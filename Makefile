@@ -75,17 +75,9 @@ torture: ui
 	$(GO) test $(GOFLAGS_),torture -count=1 -timeout 60m -run '^TestTorture' -v ./e2e/ 2>&1 | tee /tmp/cartwheel-torture.log | grep -E '^(TORTURE|--- FAIL|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0
 	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-one PKG=$${t%%:*} TARGET=$${t##*:} || exit 1; done
 
-# One fuzz target for FUZZTIME, as one TORTURE line (the log of the run is
-# in /tmp/cartwheel-fuzz-TARGET.log; a failing input lands in the package's
-# testdata/fuzz/TARGET/ and then runs with every `go test`).
+# One fuzz target for FUZZTIME, as one TORTURE line (scripts/fuzz-one.sh).
 fuzz-one:
-	@log=/tmp/cartwheel-fuzz-$(TARGET).log; start=$$(date +%s); \
-	if $(GO) test -run '^$$' -fuzz '^$(TARGET)$$' -fuzztime $(FUZZTIME) $(PKG) >$$log 2>&1; then \
-		execs=$$(grep -oE 'execs: [0-9]+' $$log | tail -1 | grep -oE '[0-9]+'); \
-		echo "TORTURE fuzz $(TARGET): $(FUZZTIME) ($$(( $$(date +%s) - start )) s with the build), $${execs:-?} execs, no failure"; \
-	else \
-		echo "TORTURE fuzz $(TARGET): FAILED after $$(( $$(date +%s) - start )) s"; tail -n 30 $$log; exit 1; \
-	fi
+	@bash scripts/fuzz-one.sh $(GO) $(PKG) $(TARGET) $(FUZZTIME)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
