@@ -35,12 +35,10 @@ func (s *Server) sessionValue() string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// authorized reports whether r may use the server: always on loopback,
-// otherwise with the token as a Bearer header or a valid session cookie.
+// authorized reports whether r, on a server off loopback (requireAuth
+// lets loopback through first), carries the token as a Bearer header or a
+// valid session cookie.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.loopback {
-		return true
-	}
 	if s.token == "" {
 		return false
 	}
