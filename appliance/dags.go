@@ -152,7 +152,7 @@ func OpenDAGs(ctx context.Context, cfg Config, log *slog.Logger) (*DAGs, error) 
 	if err != nil {
 		return nil, err
 	}
-	db, err := warehouse.Open(ctx, cfg.Warehouse)
+	db, err := warehouse.Open(ctx, cfg.Warehouse, warehouse.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

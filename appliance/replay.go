@@ -161,7 +161,7 @@ func Replay(ctx context.Context, cfg Config, path string, log *slog.Logger, opts
 	})
 	g.Go(func() error {
 		var err error
-		if db, err = warehouse.Open(gctx, cfg.Warehouse, warehouse.BulkLoad()); err != nil {
+		if db, err = warehouse.Open(gctx, cfg.Warehouse, warehouse.BulkLoad(), warehouse.WithLogger(log)); err != nil {
 			return err
 		}
 		// A resumed replay must not consume before its records are back on

@@ -110,7 +110,7 @@ func run(ctx context.Context, cfg Config, opts RunOptions, log *slog.Logger) err
 		}
 		defer lock.Unlock()
 	}
-	db, err := warehouse.Open(ctx, cfg.Warehouse, warehouse.QueryLimits(cfg.Query.Limits()))
+	db, err := warehouse.Open(ctx, cfg.Warehouse, warehouse.QueryLimits(cfg.Query.Limits()), warehouse.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package warehouse
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"time"
 
@@ -218,6 +221,7 @@ const schemaLockKey int64 = 0x63617274776865
 //   - DuckDB: one process holds the file.
 func (db *DB) migrate(ctx context.Context) error {
 	stmts := ddl(db.dialect)
+	digest := schemaDigest(stmts)
 	// backfill: the warehouse predates user_activity (schema version 1).
 	backfill := false
 	create := func() error {
@@ -225,6 +229,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		return db.Tx(ctx, func(tx Tx) error {
 			switch db.dialect {
 			case Postgres:
+				// Waiting for a lock is bounded, so that a start that waits
+				// says so (retryLockWait) instead of hanging silently.
+				if err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, schemaLockTimeout.Milliseconds())); err != nil {
+					return fmt.Errorf("lock the schema: %w", err)
+				}
 				if err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::BIGINT)`, schemaLockKey); err != nil {
 					return fmt.Errorf("lock the schema: %w", err)
 				}
@@ -233,9 +242,24 @@ func (db *DB) migrate(ctx context.Context) error {
 					return fmt.Errorf("lock the schema: %w", err)
 				}
 			}
-			for _, stmt := range stmts {
-				if err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("create schema: %w", err)
+			if err := tx.Exec(ctx, stmts[0]); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+			current, err := schemaCurrent(ctx, tx, stmts, digest)
+			if err != nil {
+				return err
+			}
+			if !current {
+				for _, stmt := range stmts[1:] {
+					if err := tx.Exec(ctx, stmt); err != nil {
+						return fmt.Errorf("create schema: %w", err)
+					}
+				}
+				if err := tx.Exec(ctx, `DELETE FROM cartwheel_meta WHERE key = 'schema_ddl'`); err != nil {
+					return fmt.Errorf("write the schema digest: %w", err)
+				}
+				if err := tx.Exec(ctx, `INSERT INTO cartwheel_meta (key, value) VALUES ('schema_ddl', $1::VARCHAR)`, digest); err != nil {
+					return fmt.Errorf("write the schema digest: %w", err)
 				}
 			}
 			r, err := tx.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_version'`)
@@ -259,7 +283,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		})
 	}
 	if db.dialect != Redshift {
-		if err := create(); err != nil {
+		if err := db.retryLockWait(ctx, create); err != nil {
 			return err
 		}
 		return db.upgrade(ctx, backfill)
@@ -278,6 +302,76 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	return db.upgrade(ctx, backfill)
+}
+
+// schemaDigest identifies a build's schema statements: a warehouse whose
+// cartwheel_meta holds the same digest, and all of whose relations exist,
+// needs none of them run again.
+//
+// Running them at every start was not free: CREATE OR REPLACE VIEW takes
+// an ACCESS EXCLUSIVE lock on PostgreSQL, so a start queued behind any
+// long query over session_events — a user's, or one a killed process left
+// running on the server — and every query on the view queued behind the
+// start.
+func schemaDigest(stmts []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(stmts, ";\n")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// schemaRelation finds the table or view each schema statement creates.
+var schemaRelation = regexp.MustCompile(`^CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)`)
+
+// schemaCurrent reports whether the warehouse has this build's schema: the
+// digest it recorded is digest, and every table and view is there (one may
+// have been dropped by hand since).
+func schemaCurrent(ctx context.Context, tx Tx, stmts []string, digest string) (bool, error) {
+	r, err := tx.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_ddl'`)
+	if err != nil {
+		return false, fmt.Errorf("read the schema digest: %w", err)
+	}
+	if len(r.Rows) == 0 || r.Rows[0][0] != digest {
+		return false, nil
+	}
+	var names []string
+	for _, s := range stmts {
+		if m := schemaRelation.FindStringSubmatch(s); m != nil {
+			names = append(names, "'"+m[1]+"'")
+		}
+	}
+	r, err = tx.Query(ctx, `SELECT COUNT(DISTINCT table_name) FROM information_schema.tables
+		WHERE table_catalog = current_database() AND table_schema = current_schema()
+		AND table_name IN (`+strings.Join(names, ", ")+`)`)
+	if err != nil {
+		return false, fmt.Errorf("read the schema's tables: %w", err)
+	}
+	n, ok := r.Rows[0][0].(int64)
+	return ok && n == int64(len(names)), nil
+}
+
+// schemaLockTimeout bounds each wait of the schema transaction for a lock
+// on PostgreSQL (a variable for tests).
+var schemaLockTimeout = 5 * time.Second
+
+// retryLockWait runs fn again while it fails because it waited longer than
+// schemaLockTimeout for a lock (55P03, lock_not_available), logging each
+// wait: a long query holding a table the schema changes is not a reason to
+// fail a start, but it is one to say why the start is not done yet.
+func (db *DB) retryLockWait(ctx context.Context, fn func() error) error {
+	start := time.Now()
+	for {
+		err := fn()
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55P03" {
+			return err
+		}
+		db.log.Warn("the schema change waits for a lock another session holds, such as a long query on session_events; retrying",
+			"waited", time.Since(start).Round(time.Second), "err", err)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // upgrade brings a version 1 warehouse to this version: it computes

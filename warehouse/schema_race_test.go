@@ -1,11 +1,15 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -62,11 +66,11 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		if fmt.Sprint(r.Rows) != fmt.Sprint(want) {
 			t.Errorf("tables %v, want %v", r.Rows, want)
 		}
-		r, err = db.Query(ctx, `SELECT key, value FROM cartwheel_meta`)
+		r, err = db.Query(ctx, `SELECT key, value FROM cartwheel_meta ORDER BY key`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := [][]any{{"schema_version", SchemaVersion}}; fmt.Sprint(r.Rows) != fmt.Sprint(want) {
+		if want := [][]any{{"schema_ddl", schemaDigest(ddl(Postgres))}, {"schema_version", SchemaVersion}}; fmt.Sprint(r.Rows) != fmt.Sprint(want) {
 			t.Errorf("cartwheel_meta %v, want %v", r.Rows, want)
 		}
 		r, err = db.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()
@@ -162,4 +166,112 @@ func TestPostgresConcurrentStream(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPostgresOpenBesideLongQuery: a start does not queue behind a long
+// query on session_events. It used to run CREATE OR REPLACE VIEW at every
+// start, whose ACCESS EXCLUSIVE lock waited for the query (a user's, or one
+// a SIGKILLed instance left running on the server) without a word. Now a
+// start with the schema in place runs no DDL, and one that must change the
+// schema says that it waits, and goes on when the query ends.
+func TestPostgresOpenBesideLongQuery(t *testing.T) {
+	srv := pgtest.Get(t)
+	ctx := context.Background()
+	dsn := srv.NewDatabase(t)
+	db, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// A reader holds session_events (ACCESS SHARE) until release closes.
+	reading, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.Tx(ctx, func(tx Tx) error {
+			if _, err := tx.Query(ctx, `SELECT COUNT(*) FROM session_events`); err != nil {
+				return err
+			}
+			close(reading)
+			<-release
+			return nil
+		})
+	}()
+	<-reading
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	again, err := Open(octx, dsn, WithLogger(log))
+	if err != nil {
+		t.Fatalf("a start beside a long query on session_events: %v", err)
+	}
+	again.Close()
+	if logs.String() != "" {
+		t.Errorf("a start with the schema in place logged:\n%s", logs.String())
+	}
+
+	// A start that must change the schema (another build's digest) waits
+	// for the reader, saying so, and finishes once it is gone.
+	if err := db.Exec(ctx, `UPDATE cartwheel_meta SET value = 'another build' WHERE key = 'schema_ddl'`); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { schemaLockTimeout = d }(schemaLockTimeout)
+	schemaLockTimeout = 200 * time.Millisecond
+	opened := make(chan error, 1)
+	go func() {
+		d, err := Open(octx, dsn, WithLogger(log))
+		if err == nil {
+			d.Close()
+		}
+		opened <- err
+	}()
+	for !strings.Contains(logs.String(), "waits for a lock") {
+		select {
+		case err := <-opened:
+			t.Fatalf("the schema change finished (%v) while a query held session_events", err)
+		case <-octx.Done():
+			t.Fatal("no log line says that the start waits")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	close(release)
+	released = true
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("the start after the query ended: %v", err)
+	}
+	r, err := db.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_ddl'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := schemaDigest(ddl(Postgres)); r.Rows[0][0] != want {
+		t.Errorf("schema digest %v, want %s", r.Rows[0][0], want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger and a reader on two goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

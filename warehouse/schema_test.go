@@ -70,3 +70,68 @@ func TestDuckDBThreads(t *testing.T) {
 		}
 	}
 }
+
+// A start skips the schema statements when the warehouse records this
+// build's digest, but not when a table or view was dropped since, nor when
+// the digest is another build's.
+func TestSchemaDigest(t *testing.T) {
+	ctx := context.Background()
+	dsn := "duckdb://" + filepath.Join(t.TempDir(), "w.duckdb")
+	reopen := func(stmts ...string) *DB {
+		t.Helper()
+		db, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stmts {
+			if err := db.Exec(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		db, err = Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	viewSQL := func(db *DB) string {
+		t.Helper()
+		r, err := db.Query(ctx, `SELECT sql FROM duckdb_views() WHERE view_name = 'session_events'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Rows) == 0 {
+			return ""
+		}
+		return r.Rows[0][0].(string)
+	}
+
+	// A view replaced by hand stays as it is while the digest matches:
+	// proof that the statements did not run again.
+	db := reopen(`CREATE OR REPLACE VIEW session_events AS SELECT 1 AS by_hand`)
+	if got := viewSQL(db); !strings.Contains(got, "by_hand") {
+		t.Errorf("the schema statements ran at a start with this build's digest: session_events is %q", got)
+	}
+	db.Close()
+
+	db = reopen(`DROP VIEW session_events`)
+	if got := viewSQL(db); !strings.Contains(got, "ASOF") {
+		t.Errorf("a dropped view was not made again: session_events is %q", got)
+	}
+	db.Close()
+
+	db = reopen(`CREATE OR REPLACE VIEW session_events AS SELECT 1 AS by_hand`,
+		`UPDATE cartwheel_meta SET value = 'another build' WHERE key = 'schema_ddl'`)
+	defer db.Close()
+	if got := viewSQL(db); !strings.Contains(got, "ASOF") {
+		t.Errorf("another build's digest did not run the statements: session_events is %q", got)
+	}
+	r, err := db.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_ddl'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := schemaDigest(ddl(DuckDB)); r.Rows[0][0] != want {
+		t.Errorf("schema digest %v, want %s", r.Rows[0][0], want)
+	}
+}

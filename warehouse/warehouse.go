@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cartwheel-analytics/cartwheel/event"
@@ -30,6 +31,7 @@ type DB struct {
 	a       adapter
 	limits  Limits
 	closed  bool
+	log     *slog.Logger
 	// activity remembers the user_activity rows recently committed.
 	activity *activityCache
 }
@@ -41,6 +43,7 @@ type options struct {
 	readOnly bool
 	bulk     bool
 	limits   Limits
+	log      *slog.Logger
 }
 
 // Limits bound a user query (QueryReadOnly), so that no query can hold the
@@ -58,6 +61,10 @@ var DefaultLimits = Limits{Timeout: 30 * time.Second, MaxRows: 100_000}
 // QueryLimits sets the limits of user queries (default DefaultLimits).
 func QueryLimits(l Limits) Option { return func(o *options) { o.limits = l } }
 
+// WithLogger sets where the warehouse logs what it waits for (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
 // ReadOnlyAccess opens the warehouse without creating or migrating the
 // schema; with DuckDB the file is opened read-only.
 func ReadOnlyAccess() Option { return func(o *options) { o.readOnly = true } }
@@ -72,7 +79,7 @@ func BulkLoad() Option { return func(o *options) { o.bulk = true } }
 // Open connects to the warehouse named by dsn (ParseDSN) and creates the
 // streaming tables when they are missing.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	o := options{limits: DefaultLimits}
+	o := options{limits: DefaultLimits, log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,7 +96,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s warehouse %s: %w", d.Dialect, d, err)
 	}
-	db := &DB{dialect: d.Dialect, a: a, limits: o.limits, activity: newActivityCache()}
+	db := &DB{dialect: d.Dialect, a: a, limits: o.limits, log: o.log, activity: newActivityCache()}
 	if !o.readOnly {
 		if err := db.migrate(ctx); err != nil {
 			a.close()
