@@ -67,9 +67,11 @@
 // or expired and renewed every third of its duration (WithLease, default
 // 30 s) in a transaction (on PostgreSQL behind an advisory lock). A leader
 // that cannot renew it stops its runs; a killed leader's lease is taken
-// over once it expires, and the new leader marks the runs left running as
-// failed, their running tasks with the error "the scheduler died while the
-// task was running". Another instance still answers the read methods, and
+// over once it expires (a stopped one lets it go). The next leader resumes
+// the runs left running, as Airflow adopts orphaned tasks: an interrupted
+// try is closed as failed with the error "interrupted: …" and its log, the
+// task runs again with a new try, and tasks that had finished in the run
+// keep their tries. Another instance still answers the read methods, and
 // Trigger, SetPaused and Backfill write to the warehouse for the leader to
 // pick up.
 package scheduler

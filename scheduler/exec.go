@@ -60,6 +60,17 @@ func render(src string, v map[string]any) (out string, err error) {
 	return out, nil
 }
 
+// finishedSince reports whether a task's latest try ended, on its own, at
+// or after a resumed run's start: it is kept. A try interrupted by the
+// leader's stop is not.
+func finishedSince(ti TaskInstance, start time.Time) bool {
+	switch ti.State {
+	case StateSuccess, StateSkipped, StateUpstreamFailed, StateFailed:
+		return ti.EndedAt != nil && !ti.EndedAt.Before(start) && ti.Error != interruptedError
+	}
+	return false
+}
+
 // taskLog is a try's log: written by the task, read by the flusher.
 type taskLog struct {
 	mu      sync.Mutex
@@ -115,20 +126,34 @@ type executor struct {
 // execute runs the run to its end and returns it with the final try of
 // each task (file order). When ctx ends first, it stops the tasks and
 // returns ctx's error, leaving the history as it was (the next leader
-// marks the run failed).
+// resumes the run).
+//
+// A queued run that has a start is one that a stopped leader left running
+// (becomeLeader): it resumes. The tasks that finished since that start
+// keep their tries, and the others run again with a new try. Any other run
+// (new, or queued again by a backfill's reprocess) runs every task.
 func (e *executor) execute(ctx context.Context) (Run, []TaskInstance, error) {
 	rec := e.rec
 	prior, err := rec.tries(ctx, e.run)
 	if err != nil {
 		return e.run, nil, fmt.Errorf("read earlier tries: %w", err)
 	}
-	now := time.Now()
-	e.run.State, e.run.StartedAt, e.run.EndedAt = StateRunning, &now, nil
+	resumed := e.run.StartedAt
+	if resumed == nil {
+		now := time.Now()
+		e.run.StartedAt = &now
+	}
+	e.run.State, e.run.EndedAt = StateRunning, nil
 	e.vars = vars(e.d, e.run)
 	tis := make(map[string]*TaskInstance, len(e.d.Tasks))
 	queued := make([]TaskInstance, 0, len(e.d.Tasks))
 	for _, t := range e.d.Tasks {
-		ti := TaskInstance{DAG: e.d.Name, RunID: e.run.RunID, TaskID: t.ID, Try: prior[t.ID] + 1, State: StateQueued}
+		p := prior[t.ID]
+		if resumed != nil && finishedSince(p, *resumed) {
+			tis[t.ID] = &p
+			continue
+		}
+		ti := TaskInstance{DAG: e.d.Name, RunID: e.run.RunID, TaskID: t.ID, Try: p.Try + 1, State: StateQueued}
 		tis[t.ID] = &ti
 		queued = append(queued, ti)
 	}

@@ -201,12 +201,17 @@ func (s *Scheduler) takeLease(ctx context.Context) (bool, error) {
 	return got, nil
 }
 
-// diedError is the error of a task that was running when its scheduler
-// died.
-const diedError = "the scheduler died while the task was running"
+// interruptedError is the error of a try that was running when its
+// leader stopped (SIGTERM, a crash, a lost lease).
+const interruptedError = "interrupted: the scheduler stopped while the task was running; the run resumed with a new try"
 
-// becomeLeader marks the runs a dead leader left running as failed and
-// loads what scheduling needs.
+// becomeLeader resumes the runs a stopped leader left running, as
+// Airflow's scheduler adopts or resets orphaned tasks, and loads what
+// scheduling needs. Their running tries are closed as interrupted (a try
+// waiting for its retry keeps its own error and is retried), their tries
+// that never started are dropped, and the runs
+// go back to the queue with their start kept, which tells the executor
+// to resume them (execute). A run of a DAG that no longer exists fails.
 func (l *loop) becomeLeader() error {
 	ctx, s := l.ctx, l.s
 	rs, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE state = 'running'`)
@@ -219,21 +224,34 @@ func (l *loop) becomeLeader() error {
 			const inRunningRun = ` AND EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag = task_instances.dag
 				AND r.run_id = task_instances.run_id AND r.state = 'running')`
 			if err := tx.Exec(ctx, `UPDATE task_instances SET state = 'failed', ended_at = $1, error = $2
-				WHERE state IN ('running', 'up_for_retry')`+inRunningRun, now, diedError); err != nil {
+				WHERE state = 'running'`+inRunningRun, now, interruptedError); err != nil {
 				return err
 			}
-			if err := tx.Exec(ctx, `UPDATE task_instances SET state = 'failed', ended_at = $1, error = $2
-				WHERE state = 'queued'`+inRunningRun, now, "not run: the scheduler died during the run"); err != nil {
+			if err := tx.Exec(ctx, `DELETE FROM task_instances WHERE state = 'queued'`+inRunningRun); err != nil {
 				return err
 			}
-			return tx.Exec(ctx, `UPDATE dag_runs SET state = 'failed', ended_at = $1 WHERE state = 'running'`, now)
+			for _, r := range orphans {
+				state, ended := StateQueued, any(nil)
+				if _, ok := s.byName[r.DAG]; !ok {
+					state, ended = StateFailed, now
+				}
+				if err := tx.Exec(ctx, `UPDATE dag_runs SET state = $1, ended_at = $2 WHERE dag = $3 AND run_id = $4`,
+					state, ended, r.DAG, r.RunID); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("mark unfinished runs failed: %w", err)
+			return fmt.Errorf("resume unfinished runs: %w", err)
 		}
 		for _, r := range orphans {
-			s.log.Error("dag run failed: the scheduler died during it", "dag", r.DAG, "run_id", r.RunID)
-			s.metrics.runs.WithLabelValues(r.DAG, StateFailed).Inc()
+			if _, ok := s.byName[r.DAG]; !ok {
+				s.log.Error("dag run failed: its DAG is gone and its scheduler stopped during it", "dag", r.DAG, "run_id", r.RunID)
+				s.metrics.runs.WithLabelValues(r.DAG, StateFailed).Inc()
+				continue
+			}
+			s.log.Warn("dag run resumes: its scheduler stopped during it", "dag", r.DAG, "run_id", r.RunID)
 		}
 	}
 	rs, err = s.db.Query(ctx, `SELECT dag, MAX(logical_date) FROM dag_runs WHERE run_type = 'scheduled' GROUP BY dag`)

@@ -233,7 +233,8 @@ type recorder interface {
 	finishRun(ctx context.Context, r Run) error
 	// tries returns the highest try of each task of a run so far (a
 	// reprocessed run goes on counting).
-	tries(ctx context.Context, r Run) (map[string]int, error)
+	// tries returns each task's latest try in the run, without its log.
+	tries(ctx context.Context, r Run) (map[string]TaskInstance, error)
 	insertTry(ctx context.Context, ti TaskInstance) error
 	updateTry(ctx context.Context, ti TaskInstance) error
 	updateLog(ctx context.Context, ti TaskInstance) error
@@ -245,6 +246,12 @@ func (w warehouseRecorder) startRun(ctx context.Context, r Run, tasks []TaskInst
 	return w.db.Tx(ctx, func(tx warehouse.Tx) error {
 		if err := tx.Exec(ctx, `UPDATE dag_runs SET state = $1, started_at = $2, ended_at = NULL WHERE dag = $3 AND run_id = $4`,
 			r.State, nullTime(r.StartedAt), r.DAG, r.RunID); err != nil {
+			return err
+		}
+		// A try still waiting for its retry belongs to a stopped leader
+		// (a resumed run): it failed, and the new try is the retry.
+		if err := tx.Exec(ctx, `UPDATE task_instances SET state = 'failed' WHERE dag = $1 AND run_id = $2 AND state = 'up_for_retry'`,
+			r.DAG, r.RunID); err != nil {
 			return err
 		}
 		if len(tasks) == 0 {
@@ -272,14 +279,17 @@ func (w warehouseRecorder) finishRun(ctx context.Context, r Run) error {
 		r.State, nullTime(r.EndedAt), r.DAG, r.RunID)
 }
 
-func (w warehouseRecorder) tries(ctx context.Context, r Run) (map[string]int, error) {
-	rs, err := w.db.Query(ctx, `SELECT task_id, MAX(try_number) FROM task_instances WHERE dag = $1 AND run_id = $2 GROUP BY task_id`, r.DAG, r.RunID)
+func (w warehouseRecorder) tries(ctx context.Context, r Run) (map[string]TaskInstance, error) {
+	rs, err := w.db.Query(ctx, `SELECT dag, run_id, task_id, try_number, state, started_at, ended_at, duration, error, ''
+		FROM task_instances WHERE dag = $1 AND run_id = $2`, r.DAG, r.RunID)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int{}
-	for _, row := range rs.Rows {
-		out[strOf(row[0])] = intOf(row[1])
+	out := map[string]TaskInstance{}
+	for _, ti := range scanTIs(rs) {
+		if ti.Try > out[ti.TaskID].Try {
+			out[ti.TaskID] = ti
+		}
 	}
 	return out, nil
 }
@@ -305,9 +315,9 @@ func (w warehouseRecorder) updateLog(ctx context.Context, ti TaskInstance) error
 // nopRecorder is the history of `dags test`: none.
 type nopRecorder struct{}
 
-func (nopRecorder) startRun(context.Context, Run, []TaskInstance) error { return nil }
-func (nopRecorder) finishRun(context.Context, Run) error                { return nil }
-func (nopRecorder) tries(context.Context, Run) (map[string]int, error)  { return nil, nil }
-func (nopRecorder) insertTry(context.Context, TaskInstance) error       { return nil }
-func (nopRecorder) updateTry(context.Context, TaskInstance) error       { return nil }
-func (nopRecorder) updateLog(context.Context, TaskInstance) error       { return nil }
+func (nopRecorder) startRun(context.Context, Run, []TaskInstance) error         { return nil }
+func (nopRecorder) finishRun(context.Context, Run) error                        { return nil }
+func (nopRecorder) tries(context.Context, Run) (map[string]TaskInstance, error) { return nil, nil }
+func (nopRecorder) insertTry(context.Context, TaskInstance) error               { return nil }
+func (nopRecorder) updateTry(context.Context, TaskInstance) error               { return nil }
+func (nopRecorder) updateLog(context.Context, TaskInstance) error               { return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -114,28 +115,40 @@ tasks:
 	}
 }
 
-// TestCrashMidRun: a scheduler stopped mid-task leaves its run running
-// (its log readable meanwhile); the next leader marks it failed.
+// TestCrashMidRun: a scheduler stopped mid-task (SIGTERM, a crash, a lost
+// lease) leaves its run running, its log readable meanwhile. The next
+// leader resumes it, as Airflow adopts orphaned tasks: the interrupted try
+// is closed with its log, the task runs again with a new try, a task that
+// had finished keeps its try, and the one that never started runs once.
 func TestCrashMidRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.duckdb")
 	ctx := context.Background()
 	started := make(chan struct{})
-	models := func(ctx context.Context, cmd, sel string, v map[string]any, w io.Writer) error {
+	hang := func(ctx context.Context, cmd, sel string, v map[string]any, w io.Writer) error {
 		io.WriteString(w, "halfway there\n")
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
 	}
+	var builds atomic.Int32
+	build := func(ctx context.Context, cmd, sel string, v map[string]any, w io.Writer) error {
+		builds.Add(1)
+		io.WriteString(w, "built\n")
+		return nil
+	}
 	dags := parseDAGs(t, `name: crash
 tasks:
+  - id: first
+    sql: SELECT 1
   - id: long
     models: build
+    depends_on: [first]
   - id: after
     sql: SELECT 1
     depends_on: [long]
 `)
 	db := openFile(t, path)
-	h := start(t, db, dags, WithModels(models))
+	h := start(t, db, dags, WithModels(hang))
 	r, err := h.Trigger(ctx, "crash", time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -146,20 +159,69 @@ tasks:
 		return err == nil && ti.State == StateRunning && strings.Contains(ti.Log, "halfway there")
 	})
 	h.stop()
-	r2, _, err := h.GetRun(ctx, "crash", r.RunID)
-	if err != nil || r2.State != StateRunning {
-		t.Fatalf("after the crash the run is %s (%v), want still running", r2.State, err)
+	before, _, err := h.GetRun(ctx, "crash", r.RunID)
+	if err != nil || before.State != StateRunning || before.StartedAt == nil {
+		t.Fatalf("after the crash the run is %+v (%v), want still running", before, err)
 	}
-	h2 := start(t, db, dags)
+
+	h2 := start(t, db, dags, WithModels(build))
 	r2, tis := waitRun(t, h2.Scheduler, "crash", r.RunID)
-	if r2.State != StateFailed || r2.EndedAt == nil {
-		t.Errorf("run %+v, want failed with an end", r2)
+	if r2.State != StateSuccess || r2.EndedAt == nil || r2.StartedAt == nil || !r2.StartedAt.Equal(*before.StartedAt) {
+		t.Errorf("resumed run %+v, want success, started when it first started (%v)", r2, before.StartedAt)
 	}
-	if tis[0].State != StateFailed || tis[0].Error != diedError {
-		t.Errorf("running task %+v, want failed: %s", tis[0], diedError)
+	var got []string
+	for _, ti := range tis {
+		got = append(got, fmt.Sprintf("%s try %d %s", ti.TaskID, ti.Try, ti.State))
 	}
-	if tis[1].State != StateFailed || !strings.Contains(tis[1].Error, "not run") {
-		t.Errorf("queued task %+v, want failed, not run", tis[1])
+	if want := []string{"first try 1 success", "long try 2 success", "after try 1 success"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("latest tries %v, want %v", got, want)
+	}
+	if n := builds.Load(); n != 1 {
+		t.Errorf("the interrupted task ran %d times after the restart, want 1", n)
+	}
+	interrupted, err := h2.TaskLog(ctx, "crash", r.RunID, "long", 1)
+	if err != nil || interrupted.State != StateFailed || interrupted.Error != interruptedError ||
+		!strings.Contains(interrupted.Log, "halfway there") || interrupted.EndedAt == nil {
+		t.Errorf("the interrupted try %+v (%v): want failed, %q, its log kept", interrupted, err, interruptedError)
+	}
+	if ti, err := h2.TaskLog(ctx, "crash", r.RunID, "first", 2); err == nil {
+		t.Errorf("the finished task ran again: %+v", ti)
+	}
+}
+
+// TestResumeWaitingRetry: a try that failed and waits for its retry when
+// the leader stops keeps its own error; the resumed run's new try is the
+// retry.
+func TestResumeWaitingRetry(t *testing.T) {
+	ctx := context.Background()
+	fail := func(ctx context.Context, cmd, sel string, v map[string]any, w io.Writer) error {
+		return errors.New("boom")
+	}
+	succeed := func(ctx context.Context, cmd, sel string, v map[string]any, w io.Writer) error { return nil }
+	dags := parseDAGs(t, `name: flaky
+tasks:
+  - id: build
+    models: build
+    retries: 1
+    retry_delay: 1h
+`)
+	db := openFile(t, filepath.Join(t.TempDir(), "w.duckdb"))
+	h := start(t, db, dags, WithModels(fail))
+	r, err := h.Trigger(ctx, "flaky", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retry's wait", func() bool {
+		ti, err := h.TaskLog(ctx, "flaky", r.RunID, "build", 0)
+		return err == nil && ti.State == StateUpForRetry
+	})
+	h.stop()
+	h2 := start(t, db, dags, WithModels(succeed))
+	if r2, tis := waitRun(t, h2.Scheduler, "flaky", r.RunID); r2.State != StateSuccess || tis[0].Try != 2 || tis[0].State != StateSuccess {
+		t.Errorf("resumed run %s, task %+v: want success on try 2", r2.State, tis[0])
+	}
+	if ti, err := h2.TaskLog(ctx, "flaky", r.RunID, "build", 1); err != nil || ti.State != StateFailed || ti.Error != "boom" {
+		t.Errorf("the first try %+v (%v): want failed with its own error", ti, err)
 	}
 }
 
