@@ -221,6 +221,12 @@ func TestPgwirePsql(t *testing.T) {
 		t.Errorf("a file read: %v\n%s, want ERROR 42501", err, errOut)
 	}
 	q := "SELECT session_id, user_id, session_start, revenue FROM sessions ORDER BY session_id"
+	// FETCH_COUNT makes psql read through a cursor (DECLARE, FETCH
+	// FORWARD 7 until a short batch, CLOSE): the same rows.
+	all := must("-A", "-t", "-F", ",", "-c", q)
+	if fetched := must("-A", "-t", "-F", ",", "-v", "FETCH_COUNT=7", "-c", q); fetched != all || strings.Count(all, "\n") < 8 {
+		t.Errorf("with FETCH_COUNT=7 psql printed %d lines, without it %d; want the same rows", strings.Count(fetched, "\n"), strings.Count(all, "\n"))
+	}
 	copied := must("-c", `\copy (`+q+`) TO STDOUT WITH (FORMAT csv, HEADER)`)
 	recs, err := csv.NewReader(strings.NewReader(copied)).ReadAll()
 	if err != nil {
@@ -233,7 +239,8 @@ func TestPgwirePsql(t *testing.T) {
 
 // TestPgwirePsycopg2 runs a parameterised query from Python's psycopg2
 // and checks the types it decodes: timestamps, decimals, NULLs and
-// Unicode user ids.
+// Unicode user ids; then reads a table through a named (server-side)
+// cursor.
 func TestPgwirePsycopg2(t *testing.T) {
 	py := pythonWithPsycopg2(t)
 	_, addr := pgFixture(t)
@@ -259,6 +266,16 @@ try:
     raise SystemExit("a write went through")
 except psycopg2.Error as e:
     assert e.pgcode == "25006", e.pgcode
+c.rollback()
+named = c.cursor(name="all sessions")
+named.itersize = 5
+named.execute("SELECT session_id FROM sessions WHERE revenue >= %s ORDER BY session_id", (decimal.Decimal("0"),))
+ids = [r[0] for r in named]
+named.close()
+cur = c.cursor()
+cur.execute("SELECT session_id FROM sessions ORDER BY session_id")
+assert ids == [r[0] for r in cur.fetchall()] and len(ids) == n, (len(ids), n)
+c.commit()
 print("ok", n)
 `
 	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +26,9 @@ const (
 	kindShow                    // SHOW of a session setting: name, value
 	kindCopyOut                 // COPY (query) TO STDOUT: sql and the copy options
 	kindError                   // refused before the warehouse: err
+	kindDeclare                 // DECLARE name CURSOR FOR query: name, sql, hold
+	kindFetch                   // FETCH or MOVE (move) of count rows (-1: all) from cursor name
+	kindClose                   // CLOSE cursor name ("" with all: CLOSE ALL)
 )
 
 type txChange int
@@ -50,6 +54,9 @@ type statement struct {
 	// empty: the query reads a catalog of objects the warehouse never
 	// has; if the warehouse cannot run it, it has no rows.
 	empty bool
+	// SQL cursors (DECLARE, FETCH, MOVE, CLOSE).
+	hold, move, all bool
+	count           int64
 }
 
 // settings are the values SHOW and current_setting report. The endpoint
@@ -143,6 +150,8 @@ func classify(q string, params map[string]string) statement {
 			return st
 		}
 		// COPY FROM or to a file: the guard refuses it.
+	case "DECLARE", "FETCH", "MOVE", "CLOSE":
+		return cursorStatement(body, params)
 	}
 	if m := sessionSelect.FindStringSubmatch(body); m != nil {
 		// Answered here so that the column has PostgreSQL's name.
@@ -515,3 +524,74 @@ func mapCode(q string, f func(code string, literal func(n string) string) string
 }
 
 var placeholder = regexp.MustCompile("\x00[0-9]+\x00")
+
+// SQL cursors, as psycopg2's named cursors, psql's FETCH_COUNT and
+// SQLAlchemy's stream_results send them: DECLARE, then FETCH FORWARD n
+// until a short batch, then CLOSE. They scan forward only.
+var (
+	declarePattern = regexp.MustCompile(`(?is)^DECLARE\s+(` + identPattern + `)\s+((?:(?:BINARY|ASENSITIVE|INSENSITIVE|NO\s+SCROLL|SCROLL)\s+)*)CURSOR\s+(?:(WITH|WITHOUT)\s+HOLD\s+)?FOR\s+(.*)$`)
+	fetchPattern   = regexp.MustCompile(`(?is)^(FETCH|MOVE)(?:\s+(NEXT|FORWARD(?:\s+(?:ALL|\+?\d+))?|ALL|\+?\d+|PRIOR|FIRST|LAST|BACKWARD(?:\s+(?:ALL|\d+))?|ABSOLUTE\s+[+-]?\d+|RELATIVE\s+[+-]?\d+|-\d+))?(?:\s+(?:FROM|IN))?\s+(` + identPattern + `)\s*$`)
+	closePattern   = regexp.MustCompile(`(?is)^CLOSE\s+(` + identPattern + `)\s*$`)
+)
+
+const identPattern = `"(?:[^"]|"")+"|[A-Za-z_][\w$]*`
+
+// cursorName is an identifier as PostgreSQL folds it: a quoted one as
+// written, any other in lower case.
+func cursorName(id string) string {
+	if strings.HasPrefix(id, `"`) {
+		return strings.ReplaceAll(id[1:len(id)-1], `""`, `"`)
+	}
+	return strings.ToLower(id)
+}
+
+func cursorStatement(q string, params map[string]string) statement {
+	syntax := func(what string) statement {
+		return statement{kind: kindError, err: &pgError{code: "42601", msg: "syntax error in " + what}}
+	}
+	switch strings.ToUpper(firstWords(q, 1)) {
+	case "DECLARE":
+		m := declarePattern.FindStringSubmatch(q)
+		if m == nil {
+			return syntax("DECLARE: the endpoint takes DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query")
+		}
+		if strings.Contains(strings.ToUpper(m[2]), "BINARY") {
+			return statement{kind: kindError, err: &pgError{code: "0A000", msg: "binary cursors are not supported; fetch in text, or use the extended protocol's binary results"}}
+		}
+		inner := classify(m[4], params)
+		if inner.kind != kindQuery {
+			return statement{kind: kindError, err: &pgError{code: "42601", msg: "a cursor is declared for a query (SELECT, WITH, VALUES, TABLE)"}}
+		}
+		return statement{kind: kindDeclare, name: cursorName(m[1]), sql: inner.sql, hold: strings.EqualFold(m[3], "WITH"), tag: "DECLARE CURSOR"}
+	case "CLOSE":
+		m := closePattern.FindStringSubmatch(q)
+		if m == nil {
+			return syntax("CLOSE")
+		}
+		if strings.EqualFold(m[1], "ALL") {
+			return statement{kind: kindClose, all: true, tag: "CLOSE CURSOR"}
+		}
+		return statement{kind: kindClose, name: cursorName(m[1]), tag: "CLOSE CURSOR"}
+	}
+	m := fetchPattern.FindStringSubmatch(q)
+	if m == nil {
+		return syntax(strings.ToUpper(firstWords(q, 1)))
+	}
+	st := statement{kind: kindFetch, name: cursorName(m[3]), move: strings.EqualFold(m[1], "MOVE"), count: 1, tag: strings.ToUpper(m[1])}
+	dir := strings.Fields(strings.ToUpper(m[2]))
+	if len(dir) > 0 && dir[0] == "FORWARD" {
+		dir = dir[1:]
+	}
+	switch {
+	case len(dir) == 0 || dir[0] == "NEXT":
+	case dir[0] == "ALL":
+		st.count = -1
+	default:
+		n, err := strconv.ParseInt(strings.TrimPrefix(dir[0], "+"), 10, 64)
+		if err != nil || n < 0 {
+			return statement{kind: kindError, err: &pgError{code: "55000", msg: "cursor can only scan forward: the endpoint takes FETCH [FORWARD] [n | ALL | NEXT]"}}
+		}
+		st.count = n
+	}
+	return st
+}

@@ -33,8 +33,9 @@ type conn struct {
 
 	stmts   map[string]*prepared
 	portals map[string]*portal
-	inTx    bool // BEGIN was sent: portals outlive Sync until COMMIT
-	failed  bool // an extended-protocol error: skip messages until Sync
+	cursors map[string]*portal // DECLAREd cursors, by name
+	inTx    bool               // BEGIN was sent: portals outlive Sync until COMMIT
+	failed  bool               // an extended-protocol error: skip messages until Sync
 	buf     []byte
 	vals    [][]byte
 
@@ -64,11 +65,13 @@ type portal struct {
 	qctx    context.Context
 	sent    int64
 	done    bool
+	hold    bool // a cursor WITH HOLD: it outlives its transaction
+	noticed bool // a cursor's truncation warning was sent
 }
 
 func newConn(s *Server, nc net.Conn, pid uint32, needPass bool) *conn {
 	return &conn{s: s, raw: nc, rw: nc, be: pgproto3.NewBackend(nc, nc), pid: pid, secret: randomSecret(),
-		needPass: needPass, tm: pgtype.NewMap(), stmts: map[string]*prepared{}, portals: map[string]*portal{},
+		needPass: needPass, tm: pgtype.NewMap(), stmts: map[string]*prepared{}, portals: map[string]*portal{}, cursors: map[string]*portal{},
 		cancels: map[*context.CancelCauseFunc]struct{}{}}
 }
 
@@ -84,6 +87,7 @@ func (c *conn) cancelQuery(cause error) {
 func (c *conn) serve(ctx context.Context) {
 	defer c.raw.Close()
 	defer c.closePortals(true)
+	defer c.closeCursors(true)
 	c.raw.SetDeadline(time.Now().Add(c.s.o.startupTimeout))
 	if !c.startup() {
 		return
@@ -293,9 +297,16 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64, describe bool) bo
 			c.inTx = true
 		case txEnd:
 			c.inTx = false
+			c.closeCursors(false)
 		}
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(st.tag)})
 		return true
+	case kindDeclare:
+		return c.declare(ctx, st, pt.args)
+	case kindFetch:
+		return c.fetch(pt, describe)
+	case kindClose:
+		return c.closeCursor(st)
 	case kindShow:
 		c.s.m.queries.WithLabelValues("ok").Inc()
 		if describe {
@@ -588,7 +599,12 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) {
 	case kindCopyOut:
 		c.fail(&pgError{code: "0A000", msg: "COPY TO STDOUT is supported in the simple query protocol only"})
 		return
-	case kindQuery:
+	case kindFetch:
+		// Its rows are the cursor's (none for MOVE).
+		if cp := c.cursors[st.name]; cp != nil && !st.move {
+			p.cols = cp.p.cols
+		}
+	case kindQuery, kindDeclare:
 		desc, err := c.s.wh.DescribeReadOnly(ctx, st.sql)
 		if err != nil {
 			c.s.m.queries.WithLabelValues(outcomeOf(err)).Inc()
@@ -597,6 +613,9 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) {
 		}
 		for _, col := range desc.Columns {
 			p.cols = append(p.cols, column{name: col.Name, oid: oidOf(col.Type)})
+		}
+		if st.kind == kindDeclare {
+			p.cols = nil // DECLARE itself returns no rows
 		}
 		for i, t := range desc.Params {
 			oid := uint32(pgtype.TextOID)
@@ -729,6 +748,106 @@ func (c *conn) execute(ctx context.Context, m *pgproto3.Execute) {
 		return
 	}
 	c.run(ctx, pt, int64(m.MaxRows), false)
+}
+
+// declare opens a SQL cursor: its query starts at once, so that its
+// errors are DECLARE's, and its rows wait for FETCH. The query's time
+// limit counts from here.
+func (c *conn) declare(ctx context.Context, st statement, args []any) bool {
+	if !st.hold && !c.inTx {
+		c.fail(&pgError{code: "25P01", msg: "DECLARE CURSOR can only be used in transaction blocks"})
+		return false
+	}
+	if c.cursors[st.name] != nil {
+		c.fail(&pgError{code: "42P03", msg: fmt.Sprintf("cursor %q already exists", st.name)})
+		return false
+	}
+	cp := &portal{p: &prepared{st: statement{kind: kindQuery, sql: st.sql}}, args: args, hold: st.hold}
+	if err := c.open(ctx, cp); err != nil {
+		c.closePortalValue(cp)
+		c.fail(c.queryError(cp, err))
+		return false
+	}
+	cp.p.cols = cursorColumns(cp.cur)
+	c.cursors[st.name] = cp
+	c.s.m.queries.WithLabelValues("ok").Inc()
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(st.tag)})
+	return true
+}
+
+// fetch sends (or, for MOVE, skips) the next rows of a SQL cursor, in the
+// formats pt was bound with.
+func (c *conn) fetch(pt *portal, describe bool) bool {
+	st := pt.p.st
+	cp := c.cursors[st.name]
+	if cp == nil {
+		c.fail(&pgError{code: "34000", msg: fmt.Sprintf("cursor %q does not exist", st.name)})
+		return false
+	}
+	if describe && !st.move {
+		c.be.Send(c.rowDescription(cp.p.cols, nil))
+	}
+	var n int64
+	for !cp.done && (st.count < 0 || n < st.count) {
+		if !cp.cur.Next() {
+			cp.done = true
+			if err := cp.cur.Err(); err != nil {
+				c.fail(c.queryError(cp, err))
+				return false
+			}
+			break
+		}
+		n++
+		if st.move {
+			continue
+		}
+		c.be.Send(c.dataRow(cp.p.cols, pt.formats, cp.cur.Values()))
+		if n%256 == 0 {
+			if err := c.be.Flush(); err != nil {
+				return false // the client went away mid-result
+			}
+		}
+	}
+	if !st.move {
+		c.s.m.rows.Add(float64(n))
+	}
+	outcome := "ok"
+	if trunc, limit := cp.cur.Truncated(); trunc && cp.done && !cp.noticed {
+		cp.noticed, outcome = true, "truncated"
+		c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+			Message: fmt.Sprintf("result truncated to its first %d rows (query.max_rows)", limit),
+			Hint:    "Narrow the query, or raise query.max_rows in the appliance's configuration."})
+	}
+	c.s.m.queries.WithLabelValues(outcome).Inc()
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(st.tag + " " + strconv.FormatInt(n, 10))})
+	return true
+}
+
+// closeCursor handles CLOSE name and CLOSE ALL.
+func (c *conn) closeCursor(st statement) bool {
+	if st.all {
+		c.closeCursors(true)
+	} else if cp := c.cursors[st.name]; cp != nil {
+		c.closePortalValue(cp)
+		delete(c.cursors, st.name)
+	} else {
+		c.fail(&pgError{code: "34000", msg: fmt.Sprintf("cursor %q does not exist", st.name)})
+		return false
+	}
+	c.s.m.queries.WithLabelValues("ok").Inc()
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(st.tag)})
+	return true
+}
+
+// closeCursors closes the SQL cursors at the end of a transaction, those
+// WITH HOLD too when all (CLOSE ALL, the connection's end).
+func (c *conn) closeCursors(all bool) {
+	for name, cp := range c.cursors {
+		if all || !cp.hold {
+			c.closePortalValue(cp)
+			delete(c.cursors, name)
+		}
+	}
 }
 
 func (c *conn) closePortal(name string) {

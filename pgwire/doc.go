@@ -25,6 +25,11 @@
 //     version() and current_setting answer as PostgreSQL 15; psql's and
 //     Grafana's catalog queries are rewritten for DuckDB's pg_catalog
 //     emulation in catalog.go, the one place that knows client queries.
+//   - SQL cursors (DECLARE … CURSOR [WITH HOLD] FOR, FETCH and MOVE
+//     forward, CLOSE), which psycopg2's named cursors and psql's
+//     FETCH_COUNT read large results through: the query starts at DECLARE,
+//     under the same guard and limits, and a cursor without HOLD ends with
+//     its transaction. They scan forward only (55000 otherwise).
 //   - Off loopback the password (the appliance's token) is required; TLS
 //     is offered when a certificate is configured.
 package pgwire
