@@ -175,7 +175,8 @@ func TestPgwirePanelsMatchCLI(t *testing.T) {
 }
 
 // TestPgwirePsql drives the endpoint with psql: a query, \dt, \d sessions,
-// a bad query's error with its SQLSTATE, \copy … TO STDOUT, a write.
+// their + forms and \sv, a bad query's error with its SQLSTATE, \copy …
+// TO STDOUT, FETCH_COUNT, a write.
 func TestPgwirePsql(t *testing.T) {
 	psql := realClient(t, "psql")
 	dsn, addr := pgFixture(t)
@@ -206,6 +207,21 @@ func TestPgwirePsql(t *testing.T) {
 	for _, re := range []string{`Table "main.sessions"`, `session_start\s+\|\s+timestamp`, `revenue\s+\|\s+numeric\(18,2\)`, `user_id\s+\|\s+varchar`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf(`\d sessions lacks %s:\n%s`, re, out)
+		}
+	}
+	// The + forms and \sv (testdata/clients/psql_plus.sql): no error, and
+	// nothing psql cannot name (???).
+	for _, tc := range []struct{ cmd, re string }{
+		{`\dt+ sessions`, `main\s+\|\s+sessions\s+\|\s+table\s+\|\s+cartwheel\s+\|\s+permanent`},
+		{`\dv+`, `main\s+\|\s+session_events\s+\|\s+view`},
+		{`\d+ sessions`, `revenue\s+\|\s+numeric\(18,2\)\s+\|\s+\|\s+not null\s+\|\s+\|\s+plain`},
+		{`\d+ session_events`, `(?s)View "main.session_events".*View definition:\nSELECT s.session_id`},
+		{`\sv session_events`, `^CREATE OR REPLACE VIEW main.session_events AS\nSELECT s.session_id, e.event_id`},
+		{`\l+`, `temp\s+\|\s+cartwheel\s+\|\s+UTF8`},
+	} {
+		out := must("-c", tc.cmd)
+		if !regexp.MustCompile(tc.re).MatchString(out) || strings.Contains(out, "???") {
+			t.Errorf("%s does not match %s, or has ???:\n%s", tc.cmd, tc.re, out)
 		}
 	}
 	_, errOut, err := run("-v", "VERBOSITY=verbose", "-c", "SELECT * FROM no_such_table")

@@ -320,6 +320,17 @@ var rewrites = []struct {
 }{
 	// psql \d, \dt: `c.relname OPERATOR(pg_catalog.~) '^(sessions)$'`.
 	{regexp.MustCompile(`(?i)OPERATOR\s*\(\s*pg_catalog\s*\.\s*(~|!~|~\*|!~\*|=|<>|<|>|<=|>=)\s*\)`), "$1"},
+	// psql \sv, \ef: `'session_events'::pg_catalog.regclass::pg_catalog.oid`,
+	// the oid of a relation named by a literal (before the rules below
+	// make regclass text).
+	{regexp.MustCompile(`(?i)(\x00[0-9]+\x00)\s*::\s*(pg_catalog\s*\.\s*)?regclass\s*::\s*(pg_catalog\s*\.\s*)?oid\b`), "(SELECT oid FROM pg_catalog.pg_class WHERE relname = $1 LIMIT 1)"},
+	// psql \d+ TABLE: the table's storage options and its TOAST table's,
+	// `c.reloptions || array(select 'toast.' || x from unnest(tc.reloptions) x)`;
+	// DuckDB has neither.
+	{regexp.MustCompile(`(?is)\|\|\s*array\s*\(\s*select\s+\x00[0-9]+\x00\s*\|\|\s*x\s+from\s+(pg_catalog\s*\.\s*)?unnest\s*\(\s*tc\s*\.\s*reloptions\s*\)\s*x\s*\)`), ""},
+	// psql \sv: a view's options without its check option,
+	// `array_remove(array_remove(c.reloptions, …), …)`; a view here has none.
+	{regexp.MustCompile(`(?i)(pg_catalog\s*\.\s*)?array_remove\s*\(\s*(pg_catalog\s*\.\s*)?array_remove\s*\(\s*c\s*\.\s*reloptions\s*,[^()]*\)\s*,[^()]*\)`), "c.reloptions"},
 	// psql: `… COLLATE pg_catalog.default`.
 	{regexp.MustCompile(`(?i)\s+COLLATE\s+pg_catalog\s*\.\s*"?default"?`), ""},
 	// psql \d: `c.reloftype::pg_catalog.regtype::pg_catalog.text`; casts
@@ -364,6 +375,22 @@ var functions = []struct {
 	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?(pg_get_statisticsobjdef_columns|pg_get_partkeydef|pg_get_triggerdef|pg_get_ruledef|pg_get_partition_constraintdef)\s*\([^()]*\)`), func([]string, rewriteEnv) string {
 		return "NULL"
 	}},
+	// psql \dt+, \dv+, \d+, \l+: sizes. DuckDB keeps no per-table byte
+	// counts (pragma_storage_info would read every segment of a table for
+	// a listing), so the Size column is empty rather than wrong.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?(pg_table_size|pg_relation_size|pg_total_relation_size|pg_indexes_size|pg_database_size)\s*\([^()]*\)`), func([]string, rewriteEnv) string {
+		return "NULL::BIGINT"
+	}},
+	// psql \d+ VIEW, \sv: pg_get_viewdef is the view's query; DuckDB's
+	// is its whole CREATE VIEW statement.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_viewdef\s*\(([^()]*)\)`), func(m []string, _ rewriteEnv) string {
+		return `regexp_replace(regexp_replace(pg_get_viewdef(` + m[2] + `), '^\s*CREATE\s+(OR\s+REPLACE\s+)?(TEMP\w*\s+)?VIEW\s+.*?\s+AS\s+', '', 'is'), ';\s*$', '')`
+	}},
+	// psql \d+ TABLE: the definitions of its indexes; the warehouse's
+	// DuckDB tables have none.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_indexdef\s*\([^()]*\)`), func([]string, rewriteEnv) string {
+		return "NULL"
+	}},
 	// psql \l: the database's encoding.
 	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_encoding_to_char\s*\([^()]*\)`), func([]string, rewriteEnv) string {
 		return "'UTF8'"
@@ -394,8 +421,12 @@ var functions = []struct {
 // has nothing of the kind (no roles, triggers, policies, inheritance,
 // publications), with the columns psql and drivers select.
 var shims = map[string]string{
-	// psql \d: relforcerowsecurity.
-	"pg_class": `SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class`,
+	// psql \d: relforcerowsecurity; \d+: the default replica identity
+	// (DuckDB leaves it empty, which psql prints as ???).
+	"pg_class": `SELECT * REPLACE ('d' AS relreplident), false AS relforcerowsecurity FROM pg_catalog.pg_class`,
+	// psql \d+: a column's storage; DuckDB stores every value in its
+	// column segments, which psql calls plain (empty prints as ???).
+	"pg_attribute": `SELECT * REPLACE ('p' AS attstorage) FROM pg_catalog.pg_attribute`,
 	// psql \l: the columns PostgreSQL has and DuckDB's pg_database lacks.
 	"pg_database": `SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database`,
 	// psql \d (version 10+): inheritance and partitions.
