@@ -38,15 +38,21 @@ func realClient(t *testing.T, names ...string) string {
 // pythonWithPsycopg2 returns a Python that can import psycopg2.
 func pythonWithPsycopg2(t *testing.T) string {
 	t.Helper()
+	return pythonWith(t, "psycopg2", "python3-psycopg2")
+}
+
+// pythonWith returns a Python that can import module (Debian's pkg).
+func pythonWith(t *testing.T, module, pkg string) string {
+	t.Helper()
 	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(p, "-c", "import psycopg2").Run() == nil {
+		if exec.Command(p, "-c", "import "+module).Run() == nil {
 			return p
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("python3-psycopg2 is not installed (.ci/run installs it)")
+		t.Fatalf("%s is not installed (.ci/run installs it)", pkg)
 	}
-	t.Skip("python3 with psycopg2 is not installed")
+	t.Skipf("python3 with %s is not installed", module)
 	return ""
 }
 
@@ -204,7 +210,7 @@ func TestPgwirePsql(t *testing.T) {
 		t.Errorf(`\dt does not list sessions:\n%s`, out)
 	}
 	out := must("-c", `\d sessions`)
-	for _, re := range []string{`Table "main.sessions"`, `session_start\s+\|\s+timestamp`, `revenue\s+\|\s+numeric\(18,2\)`, `user_id\s+\|\s+varchar`} {
+	for _, re := range []string{`Table "main.sessions"`, `session_start\s+\|\s+timestamp without time zone`, `revenue\s+\|\s+numeric\(18,2\)`, `user_id\s+\|\s+character varying`, `event_count\s+\|\s+integer`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf(`\d sessions lacks %s:\n%s`, re, out)
 		}
@@ -297,5 +303,46 @@ print("ok", n)
 	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "ok ") {
 		t.Fatalf("psycopg2: %v\n%s", err, out)
+	}
+}
+
+// TestPgwireSQLAlchemy: SQLAlchemy 1.4 (psycopg2 dialect) connects,
+// reflects the warehouse — table, view and column names with types it
+// maps to its own (testdata/clients/sqlalchemy.sql) — queries a reflected
+// table, and streams a result through a server-side cursor
+// (stream_results), as pandas.read_sql(chunksize=…) does.
+func TestPgwireSQLAlchemy(t *testing.T) {
+	py := pythonWith(t, "sqlalchemy", "python3-sqlalchemy")
+	_, addr := pgFixture(t)
+	host, port, _ := net.SplitHostPort(addr)
+	script := `
+import sys, warnings, sqlalchemy as sa
+warnings.simplefilter("error")  # an unrecognised column type is a warning
+eng = sa.create_engine("postgresql+psycopg2://tester@%s:%s/cartwheel" % (sys.argv[1], sys.argv[2]))
+with eng.connect() as c:
+    insp = sa.inspect(c)
+    tables, views = insp.get_table_names(), insp.get_view_names()
+    assert "sessions" in tables and "events" in tables, tables
+    assert "session_events" in views, views
+    cols = {col["name"]: col for col in insp.get_columns("sessions")}
+    assert isinstance(cols["session_id"]["type"], sa.String), cols["session_id"]
+    assert isinstance(cols["event_count"]["type"], sa.Integer), cols["event_count"]
+    assert isinstance(cols["revenue"]["type"], sa.Numeric) and cols["revenue"]["type"].scale == 2, cols["revenue"]
+    assert isinstance(cols["session_start"]["type"], sa.DateTime), cols["session_start"]
+    assert cols["session_id"]["nullable"] is False, cols["session_id"]
+    sessions = sa.Table("sessions", sa.MetaData(), autoload_with=c)
+    n = c.execute(sa.select(sa.func.count()).select_from(sessions)).scalar()
+    paid = c.execute(sa.select(sa.func.count()).select_from(sessions).where(sessions.c.revenue > 0)).scalar()
+    assert 0 < paid < n, (paid, n)
+    streamed = 0
+    for part in c.execution_options(stream_results=True, yield_per=7).execute(sa.select(sessions.c.session_id)).partitions():
+        assert len(part) <= 7
+        streamed += len(part)
+    assert streamed == n, (streamed, n)
+print("ok", n)
+`
+	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok ") {
+		t.Fatalf("sqlalchemy: %v\n%s", err, out)
 	}
 }

@@ -331,6 +331,12 @@ var rewrites = []struct {
 	// psql \sv: a view's options without its check option,
 	// `array_remove(array_remove(c.reloptions, …), …)`; a view here has none.
 	{regexp.MustCompile(`(?i)(pg_catalog\s*\.\s*)?array_remove\s*\(\s*(pg_catalog\s*\.\s*)?array_remove\s*\(\s*c\s*\.\s*reloptions\s*,[^()]*\)\s*,[^()]*\)`), "c.reloptions"},
+	// SQLAlchemy's unique constraints: `join pg_attribute a on … AND
+	// a.attnum = ANY(cons.conkey)`; DuckDB plans ANY over a list column as
+	// a subquery, which a join condition cannot hold.
+	{regexp.MustCompile(`(?i)\b(\w+\s*\.\s*\w+)\s*=\s*ANY\s*\(\s*(\w+\s*\.\s*\w+)\s*\)`), "list_contains($2, $1)"},
+	// SQLAlchemy's columns: json_build_object(…), json_object in DuckDB.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?json_build_object\s*\(`), "json_object("},
 	// psql: `… COLLATE pg_catalog.default`.
 	{regexp.MustCompile(`(?i)\s+COLLATE\s+pg_catalog\s*\.\s*"?default"?`), ""},
 	// psql \d: `c.reloftype::pg_catalog.regtype::pg_catalog.text`; casts
@@ -386,6 +392,19 @@ var functions = []struct {
 	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_viewdef\s*\(([^()]*)\)`), func(m []string, _ rewriteEnv) string {
 		return `regexp_replace(regexp_replace(pg_get_viewdef(` + m[2] + `), '^\s*CREATE\s+(OR\s+REPLACE\s+)?(TEMP\w*\s+)?VIEW\s+.*?\s+AS\s+', '', 'is'), ';\s*$', '')`
 	}},
+	// SQLAlchemy's columns: an identity column's sequence,
+	// `pg_get_serial_sequence(…)::regclass::oid`; the warehouse has none.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_serial_sequence\s*\([^()]*\)(\s*::\s*\w+)*`), func([]string, rewriteEnv) string {
+		return "NULL::BIGINT"
+	}},
+	// psql \d, SQLAlchemy's columns: format_type(…) names types as
+	// PostgreSQL does (`integer`, `character varying`), which drivers map
+	// to their types; DuckDB's pg_catalog macro gives the short names
+	// (`int4`, `varchar`).
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?format_type\s*\(([^()]*)\)`), func(m []string, _ rewriteEnv) string {
+		ft := "format_type(" + m[2] + ")"
+		return "CASE " + ft + pgTypeNames + " ELSE " + ft + " END"
+	}},
 	// psql \d+ TABLE: the definitions of its indexes; the warehouse's
 	// DuckDB tables have none.
 	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_indexdef\s*\([^()]*\)`), func([]string, rewriteEnv) string {
@@ -415,6 +434,22 @@ var functions = []struct {
 		return "'cartwheel'"
 	}},
 }
+
+// pgTypeNames are the WHEN clauses that turn DuckDB's short type names
+// into format_type's PostgreSQL names.
+var pgTypeNames = func() string {
+	var b strings.Builder
+	for _, p := range [][2]string{
+		{"int2", "smallint"}, {"int4", "integer"}, {"int8", "bigint"},
+		{"float4", "real"}, {"float8", "double precision"}, {"bool", "boolean"},
+		{"varchar", "character varying"}, {"bpchar", "character"},
+		{"timestamp", "timestamp without time zone"}, {"timestamptz", "timestamp with time zone"},
+		{"time", "time without time zone"}, {"timetz", "time with time zone"},
+	} {
+		fmt.Fprintf(&b, " WHEN '%s' THEN '%s'", p[0], p[1])
+	}
+	return b.String()
+}()
 
 // shims stand in for pg_catalog tables DuckDB lacks, or completes those
 // it has with the columns clients read: empty tables where the warehouse
