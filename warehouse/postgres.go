@@ -83,7 +83,28 @@ func pgConfig(dsn DSN) (*pgxpool.Config, *s3Config, error) {
 	if d == Redshift {
 		delete(cfg.ConnConfig.RuntimeParams, "timezone")
 	}
+	if _, set := cfg.ConnConfig.RuntimeParams["client_connection_check_interval"]; d == Postgres && !set {
+		cfg.AfterConnect = checkClientConnection
+	}
 	return cfg, dsn.s3, nil
+}
+
+// clientCheckInterval is how often PostgreSQL checks, during a long query
+// of ours, that this process is still there (a variable for tests).
+var clientCheckInterval = 5 * time.Second
+
+// checkClientConnection makes PostgreSQL end a query whose client is gone
+// (client_connection_check_interval, PostgreSQL 14+). Without it, the long
+// query of a process killed with SIGKILL — a model build, a quality check
+// over session_events — runs to its end on the server, holding its locks
+// and a core, while the restarted process waits behind it. An older server
+// does not know the setting (42704) and behaves as before.
+func checkClientConnection(ctx context.Context, c *pgx.Conn) error {
+	_, err := c.Exec(ctx, fmt.Sprintf("SET client_connection_check_interval = %d", clientCheckInterval.Milliseconds()))
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42704" {
+		return nil
+	}
+	return err
 }
 
 func openPostgres(ctx context.Context, dsn DSN, o options) (adapter, error) {

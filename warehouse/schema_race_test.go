@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
 )
@@ -274,4 +276,68 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestPostgresKilledClientQueryEnds: the query of a process that is gone
+// without a word (SIGKILL: its socket closes, no Terminate, no cancel)
+// ends on the server within about clientCheckInterval, instead of running
+// to its end and holding its locks while the restarted process waits.
+func TestPostgresKilledClientQueryEnds(t *testing.T) {
+	srv := pgtest.Get(t)
+	ctx := context.Background()
+	dsn := srv.NewDatabase(t)
+	defer func(d time.Duration) { clientCheckInterval = d }(clientCheckInterval)
+	clientCheckInterval = 200 * time.Millisecond
+	d, err := ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := pgConfig(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	conn, err := victim.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	pid := conn.Conn().PgConn().PID()
+	// A long query, sent without waiting for its answer; then the socket
+	// closes under it, as the kernel closes a killed process's sockets.
+	conn.Conn().PgConn().Frontend().SendQuery(&pgproto3.Query{String: "SELECT pg_sleep(60)"})
+	if err := conn.Conn().PgConn().Frontend().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	running := func() bool {
+		t.Helper()
+		r, err := db.Query(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1::INTEGER AND state = 'active'`, int64(pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Rows[0][0].(int64) == 1
+	}
+	for deadline := time.Now().Add(5 * time.Second); !running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long query did not start")
+		}
+	}
+	conn.Conn().PgConn().Conn().Close()
+	began := time.Now()
+	for running() {
+		if time.Since(began) > 20*time.Second {
+			t.Fatal("the query of a client that is gone still runs after 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the server ended the dead client's query after %v", time.Since(began).Round(10*time.Millisecond))
 }
