@@ -22,6 +22,8 @@ import (
 	"github.com/cartwheel-analytics/cartwheel/dashboard"
 
 	"github.com/cartwheel-analytics/cartwheel/internal/browsertest"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/syncbuf"
 )
 
 func skipOrFail(t *testing.T, msg string) {
@@ -383,19 +385,5 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log read while it is written.
+type syncBuffer = syncbuf.Buffer

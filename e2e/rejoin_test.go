@@ -7,10 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/syncbuf"
 )
 
 // TestRejoinAfterCrashes is issue 13, finding 1: a consumer with the
@@ -113,22 +114,8 @@ type runChild struct {
 	log *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log read while it is written.
+type syncBuffer = syncbuf.Buffer
 
 // startRun is start with a log readable while the process runs.
 func startRun(t *testing.T, args ...string) *runChild {

@@ -1,7 +1,6 @@
 package warehouse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cartwheel-analytics/cartwheel/internal/pgtest"
+
+	"github.com/cartwheel-analytics/cartwheel/internal/syncbuf"
 )
 
 // TestPostgresConcurrentOpen: processes started at once against one empty
@@ -260,23 +261,8 @@ func TestPostgresOpenBesideLongQuery(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger and a reader on two goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log read while it is written.
+type syncBuffer = syncbuf.Buffer
 
 // TestPostgresKilledClientQueryEnds: the query of a process that is gone
 // without a word (SIGKILL: its socket closes, no Terminate, no cancel)
