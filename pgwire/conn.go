@@ -66,7 +66,7 @@ type portal struct {
 	sent    int64
 	done    bool
 	hold    bool // a cursor WITH HOLD: it outlives its transaction
-	noticed bool // a cursor's truncation warning was sent
+	noticed bool // the truncation warning was sent
 }
 
 func newConn(s *Server, nc net.Conn, pid uint32, needPass bool) *conn {
@@ -373,41 +373,62 @@ func (c *conn) queryError(pt *portal, err error) error {
 
 // stream sends up to max rows of an open portal (0: all).
 func (c *conn) stream(pt *portal, max int64) bool {
-	cols := pt.p.cols
-	var n int64
-	for pt.cur.Next() {
-		c.be.Send(c.dataRow(cols, pt.formats, pt.cur.Values()))
-		pt.sent++
-		n++
-		if n%256 == 0 {
-			if err := c.be.Flush(); err != nil {
-				// The client went away mid-result.
-				pt.cur.Close()
-				c.s.m.queries.WithLabelValues("error").Inc()
-				return false
-			}
-		}
-		if max > 0 && n == max {
-			c.s.m.rows.Add(float64(n))
-			c.be.Send(&pgproto3.PortalSuspended{})
-			return true
-		}
+	if max <= 0 {
+		max = -1
 	}
-	c.s.m.rows.Add(float64(n))
-	pt.done = true
-	if err := pt.cur.Err(); err != nil {
-		c.fail(c.queryError(pt, err))
+	n, ok := c.sendRows(pt, pt.formats, max, false)
+	pt.sent += n
+	switch {
+	case !ok:
 		return false
+	case !pt.done:
+		c.be.Send(&pgproto3.PortalSuspended{})
+		return true
 	}
 	c.finish(pt, "SELECT "+strconv.FormatInt(pt.sent, 10))
 	return true
 }
 
-// finish reports a truncated result and completes the command.
+// sendRows sends the next rows of src's open cursor, at most limit (-1:
+// all), in formats; skip counts them without sending (MOVE). It marks src
+// done when the rows run out. false: the query failed (reported) or the
+// client went away mid-result.
+func (c *conn) sendRows(src *portal, formats []int16, limit int64, skip bool) (int64, bool) {
+	var n int64
+	for limit < 0 || n < limit {
+		if !src.cur.Next() {
+			src.done = true
+			break
+		}
+		n++
+		if skip {
+			continue
+		}
+		c.be.Send(c.dataRow(src.p.cols, formats, src.cur.Values()))
+		if n%256 == 0 && c.be.Flush() != nil {
+			src.cur.Close()
+			c.s.m.queries.WithLabelValues("error").Inc()
+			return n, false
+		}
+	}
+	if !skip {
+		c.s.m.rows.Add(float64(n))
+	}
+	if src.done {
+		if err := src.cur.Err(); err != nil {
+			c.fail(c.queryError(src, err))
+			return n, false
+		}
+	}
+	return n, true
+}
+
+// finish completes a command over pt's rows, with a warning the first
+// time its rows are seen to end cut at query.max_rows.
 func (c *conn) finish(pt *portal, tag string) {
 	outcome := "ok"
-	if trunc, limit := pt.cur.Truncated(); trunc {
-		outcome = "truncated"
+	if trunc, limit := pt.cur.Truncated(); trunc && pt.done && !pt.noticed {
+		outcome, pt.noticed = "truncated", true
 		c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
 			Message: fmt.Sprintf("result truncated to its first %d rows (query.max_rows)", limit),
 			Hint:    "Narrow the query, or raise query.max_rows in the appliance's configuration."})
@@ -452,6 +473,7 @@ func (c *conn) copyOut(pt *portal) bool {
 		}
 	}
 	c.s.m.rows.Add(float64(pt.sent))
+	pt.done = true
 	if err := pt.cur.Err(); err != nil {
 		c.fail(c.queryError(pt, err))
 		return false
@@ -787,40 +809,11 @@ func (c *conn) fetch(pt *portal, describe bool) bool {
 	if describe && !st.move {
 		c.be.Send(c.rowDescription(cp.p.cols, nil))
 	}
-	var n int64
-	for !cp.done && (st.count < 0 || n < st.count) {
-		if !cp.cur.Next() {
-			cp.done = true
-			if err := cp.cur.Err(); err != nil {
-				c.fail(c.queryError(cp, err))
-				return false
-			}
-			break
-		}
-		n++
-		if st.move {
-			continue
-		}
-		c.be.Send(c.dataRow(cp.p.cols, pt.formats, cp.cur.Values()))
-		if n%256 == 0 {
-			if err := c.be.Flush(); err != nil {
-				return false // the client went away mid-result
-			}
-		}
+	n, ok := c.sendRows(cp, pt.formats, st.count, st.move)
+	if ok {
+		c.finish(cp, st.tag+" "+strconv.FormatInt(n, 10))
 	}
-	if !st.move {
-		c.s.m.rows.Add(float64(n))
-	}
-	outcome := "ok"
-	if trunc, limit := cp.cur.Truncated(); trunc && cp.done && !cp.noticed {
-		cp.noticed, outcome = true, "truncated"
-		c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
-			Message: fmt.Sprintf("result truncated to its first %d rows (query.max_rows)", limit),
-			Hint:    "Narrow the query, or raise query.max_rows in the appliance's configuration."})
-	}
-	c.s.m.queries.WithLabelValues(outcome).Inc()
-	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(st.tag + " " + strconv.FormatInt(n, 10))})
-	return true
+	return ok
 }
 
 // closeCursor handles CLOSE name and CLOSE ALL.
