@@ -252,13 +252,7 @@ func TestPostgresOpenBesideLongQuery(t *testing.T) {
 	if err := <-opened; err != nil {
 		t.Fatalf("the start after the query ended: %v", err)
 	}
-	r, err := db.Query(ctx, `SELECT value FROM cartwheel_meta WHERE key = 'schema_ddl'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := schemaDigest(ddl(Postgres)); r.Rows[0][0] != want {
-		t.Errorf("schema digest %v, want %s", r.Rows[0][0], want)
-	}
+	checkDigest(t, db, Postgres)
 }
 
 // syncBuffer is a log read while it is written.
