@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -36,12 +37,18 @@ func TestBuiltInDAGs(t *testing.T) {
 	if got := a.Tasks[2].DependsOn; len(ids) != 3 || ids[0] != "staging" || got[0] != "marts" || a.Tasks[1].DependsOn[0] != "staging" {
 		t.Errorf("analytics tasks %v: want staging → marts → tests", ids)
 	}
-	if n, _ := q.Next(now); !n.Equal(time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)) || len(q.Tasks) != 3 {
-		t.Errorf("quality: next %v, %d tasks; want hourly, 3 checks", n, len(q.Tasks))
+	if n, _ := q.Next(now); !n.Equal(time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)) || len(q.Tasks) != 4 {
+		t.Errorf("quality: next %v, %d tasks; want hourly, a wait and 3 checks", n, len(q.Tasks))
 	}
-	for _, task := range q.Tasks {
-		if task.Type != SQLCheck {
-			t.Errorf("quality task %s is %s, want sql_check", task.ID, task.Type)
+	// The checks that read the marts wait for analytics to have built them
+	// for the hour; the check of the streaming tables alone does not.
+	if w := q.Tasks[0].Wait; w == nil || w.DAG != "analytics" || w.Task != "marts" {
+		t.Errorf("quality's first task %+v, want a wait for analytics.marts", q.Tasks[0])
+	}
+	want := map[string][]string{"revenue_reconciles": {"marts_built"}, "no_negative_session_duration": {"marts_built"}, "session_events_exist": nil}
+	for _, task := range q.Tasks[1:] {
+		if task.Type != SQLCheck || !slices.Equal(task.DependsOn, want[task.ID]) {
+			t.Errorf("quality task %s is %s after %v, want sql_check after %v", task.ID, task.Type, task.DependsOn, want[task.ID])
 		}
 	}
 }

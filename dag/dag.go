@@ -14,6 +14,7 @@ const (
 	SQLCheck TaskType = "sql_check" // a query that fails the task when it returns a row
 	SQL      TaskType = "sql"       // a statement
 	HTTPCall TaskType = "http"      // an HTTP request; a non-2xx status fails the task
+	WaitFor  TaskType = "wait_for"  // a sensor: waits for another DAG's run (or task) to succeed
 )
 
 // TriggerRule says when a task runs, from the states of its upstream tasks.
@@ -35,6 +36,35 @@ type HTTP struct {
 	Body    string            `json:"body,omitempty"`
 }
 
+// Wait is a wait_for task's sensor, Airflow's ExternalTaskSensor: it
+// succeeds once DAG (or its task Task) has succeeded in a run whose data
+// interval ends no earlier than the waiting run's — the other DAG has
+// processed the data this run is about. A waiting run whose interval ends
+// in the future (a manual run) waits for data up to its own start instead.
+type Wait struct {
+	DAG          string        `json:"dag"`
+	Task         string        `json:"task,omitempty"` // empty: the whole run
+	PokeInterval time.Duration `json:"poke_interval"`
+
+	line int // of the wait_for key, for Load's errors
+}
+
+// Target names what a Wait waits for: "dag" or "dag.task".
+func (w *Wait) Target() string {
+	if w.Task == "" {
+		return w.DAG
+	}
+	return w.DAG + "." + w.Task
+}
+
+// Defaults of a wait_for task: Airflow pokes every 60 s and gives up after
+// 7 days; a DAG here waits for DAGs on minute schedules, and a sensor that
+// waits for days blocks its DAG's later runs.
+const (
+	DefaultPokeInterval = 30 * time.Second
+	DefaultWaitTimeout  = 24 * time.Hour
+)
+
 // Task is one node of a DAG.
 type Task struct {
 	ID            string        `json:"id"`
@@ -43,12 +73,13 @@ type Task struct {
 	Select        string        `json:"select,omitempty"`
 	SQL           string        `json:"sql,omitempty"` // sql_check or sql
 	HTTP          *HTTP         `json:"http,omitempty"`
+	Wait          *Wait         `json:"wait_for,omitempty"`
 	DependsOn     []string      `json:"depends_on,omitempty"`
 	TriggerRule   TriggerRule   `json:"trigger_rule"`
 	Retries       int           `json:"retries"`
 	RetryDelay    time.Duration `json:"retry_delay"`
 	MaxRetryDelay time.Duration `json:"max_retry_delay"` // 0: DefaultMaxRetryDelay
-	Timeout       time.Duration `json:"timeout"`         // 0: none
+	Timeout       time.Duration `json:"timeout"`         // 0: none (wait_for: DefaultWaitTimeout)
 }
 
 // Defaults of a task's retry settings (Airflow's).

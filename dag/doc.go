@@ -29,11 +29,25 @@
 //	    sql: "INSERT INTO ..."   # a statement
 //	  - id: notify
 //	    http: {url: "http://127.0.0.1:9000/x", method: POST, headers: {X-A: b}, body: "{}"}
+//	  - id: marts_built
+//	    wait_for: {dag: analytics, task: marts, poke_interval: 30s}   # or wait_for: analytics
+//	    timeout: 1h              # a wait_for's default: 24h
 //
-// A task has exactly one of models, sql_check, sql and http. Unknown keys,
-// duplicate task ids, unknown depends_on, cycles, bad cron expressions,
-// durations, time zones, trigger rules and models commands are errors
-// (*Error) naming the file, the line and the field.
+// A task has exactly one of models, sql_check, sql, http and wait_for.
+// Unknown keys, duplicate task ids, unknown depends_on, cycles, bad cron
+// expressions, durations, time zones, trigger rules and models commands are
+// errors (*Error) naming the file, the line and the field; Load also
+// rejects a wait_for naming a DAG or task the folder does not have.
+//
+// # Waiting for another DAG
+//
+// A wait_for task is Airflow's ExternalTaskSensor: it pokes the run history
+// until the other DAG (or one of its tasks) has succeeded in a run whose
+// data interval ends no earlier than this run's, so that an hourly check
+// runs on marts that a five-minute DAG has built past the hour. Unlike the
+// sensor's default, logical dates need not match: the two schedules may
+// differ. A run whose interval ends after it started (a manual run) waits
+// for data up to its start instead.
 //
 // # Schedules
 //

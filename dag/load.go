@@ -57,10 +57,43 @@ func Load(project fs.FS) ([]*DAG, error) {
 		seen[d.Name] = file
 		dags = append(dags, d)
 	}
+	errs = append(errs, checkWaits(dags)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return dags, nil
+}
+
+// checkWaits reports the wait_for tasks that name a DAG or task the
+// folder does not have, or their own DAG (depends_on orders tasks of one
+// run).
+func checkWaits(dags []*DAG) []error {
+	byName := make(map[string]*DAG, len(dags))
+	for _, d := range dags {
+		byName[d.Name] = d
+	}
+	var errs []error
+	for _, d := range dags {
+		for i, t := range d.Tasks {
+			if t.Wait == nil {
+				continue
+			}
+			field := fmt.Sprintf("tasks[%d].wait_for", i)
+			other := byName[t.Wait.DAG]
+			switch {
+			case t.Wait.DAG == d.Name:
+				errs = append(errs, &Error{File: d.File, Line: t.Wait.line, Field: field + ".dag",
+					Msg: "a task cannot wait for its own DAG (order tasks of one run with depends_on)"})
+			case other == nil:
+				errs = append(errs, &Error{File: d.File, Line: t.Wait.line, Field: field + ".dag",
+					Msg: fmt.Sprintf("unknown DAG %q (not in %s/)", t.Wait.DAG, Dir)})
+			case t.Wait.Task != "" && other.Task(t.Wait.Task) == nil:
+				errs = append(errs, &Error{File: d.File, Line: t.Wait.line, Field: field + ".task",
+					Msg: fmt.Sprintf("DAG %q has no task %q", t.Wait.DAG, t.Wait.Task)})
+			}
+		}
+	}
+	return errs
 }
 
 var yamlLineRE = regexp.MustCompile(`^not valid YAML: line (\d+): (.*)$`)
@@ -298,7 +331,36 @@ func (p *parser) http(n *yaml.Node, field string) *HTTP {
 	return h
 }
 
-var taskKeys = []string{"id", "models", "select", "sql_check", "sql", "http", "depends_on", "trigger_rule", "retries", "retry_delay", "max_retry_delay", "timeout"}
+var waitKeys = []string{"dag", "task", "poke_interval"}
+
+// wait reads a wait_for: a DAG name, or a mapping of dag, task and
+// poke_interval.
+func (p *parser) wait(n *yaml.Node, field string) *Wait {
+	w := &Wait{PokeInterval: DefaultPokeInterval, line: n.Line}
+	if n.Kind == yaml.ScalarNode {
+		w.DAG = p.str(n, field)
+	} else {
+		p.fields(n, field+".", waitKeys, func(key string, k, v *yaml.Node) {
+			switch key {
+			case "dag":
+				w.DAG = p.str(v, field+".dag")
+			case "task":
+				w.Task = p.str(v, field+".task")
+			case "poke_interval":
+				w.PokeInterval = p.duration(v, field+".poke_interval")
+				if w.PokeInterval == 0 && v.Kind == yaml.ScalarNode {
+					p.fail(v, field+".poke_interval", "want a duration above zero, got %s", kind(v))
+				}
+			}
+		})
+	}
+	if w.DAG == "" && n.Kind != yaml.SequenceNode {
+		p.fail(n, field+".dag", "missing: name the DAG to wait for")
+	}
+	return w
+}
+
+var taskKeys = []string{"id", "models", "select", "sql_check", "sql", "http", "wait_for", "depends_on", "trigger_rule", "retries", "retry_delay", "max_retry_delay", "timeout"}
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
@@ -343,6 +405,9 @@ func (p *parser) tasks(d *DAG, n *yaml.Node) {
 			case "http":
 				types = append(types, key)
 				t.Type, t.HTTP = HTTPCall, p.http(v, field)
+			case "wait_for":
+				types = append(types, key)
+				t.Type, t.Wait = WaitFor, p.wait(v, field)
 			case "depends_on":
 				if v.Kind == yaml.ScalarNode {
 					deps[t] = []*yaml.Node{v}
@@ -374,13 +439,16 @@ func (p *parser) tasks(d *DAG, n *yaml.Node) {
 		}
 		switch len(types) {
 		case 0:
-			p.fail(tn, prefix, "no task type: give exactly one of models, sql_check, sql, http")
+			p.fail(tn, prefix, "no task type: give exactly one of models, sql_check, sql, http, wait_for")
 		case 1:
 		default:
-			p.fail(tn, prefix, "two task types (%s): give exactly one of models, sql_check, sql, http", strings.Join(types, ", "))
+			p.fail(tn, prefix, "two task types (%s): give exactly one of models, sql_check, sql, http, wait_for", strings.Join(types, ", "))
 		}
 		if selectNode != nil && t.Type != Models {
 			p.fail(selectNode, prefix+".select", "only a models task has a selector")
+		}
+		if t.Type == WaitFor && t.Timeout == 0 {
+			t.Timeout = DefaultWaitTimeout
 		}
 		d.Tasks = append(d.Tasks, t)
 	}

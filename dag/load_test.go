@@ -82,7 +82,11 @@ tasks:
     depends_on: [check]
     trigger_rule: one_failed
 `)},
-		"dags/b.yaml":   {Data: []byte("tasks: [{id: x, sql: SELECT 1}]\n")},
+		"dags/b.yaml": {Data: []byte(`tasks:
+  - {id: x, sql: SELECT 1}
+  - {id: after_alpha, wait_for: alpha}
+  - {id: after_check, wait_for: {dag: alpha, task: check, poke_interval: 5s}, timeout: 1h}
+`)},
 		"dags/notes.md": {Data: []byte("not a DAG")},
 	}
 	dags, err := Load(fsys)
@@ -103,9 +107,15 @@ tasks:
 		},
 	}, {
 		Name: "b", File: "dags/b.yaml", Timezone: "UTC", Location: time.UTC, MaxActiveRuns: DefaultMaxActiveRuns,
-		Tasks: []*Task{{ID: "x", Type: SQL, SQL: "SELECT 1", TriggerRule: AllSuccess, RetryDelay: DefaultRetryDelay}},
+		Tasks: []*Task{
+			{ID: "x", Type: SQL, SQL: "SELECT 1", TriggerRule: AllSuccess, RetryDelay: DefaultRetryDelay},
+			{ID: "after_alpha", Type: WaitFor, Wait: &Wait{DAG: "alpha", PokeInterval: DefaultPokeInterval},
+				TriggerRule: AllSuccess, RetryDelay: DefaultRetryDelay, Timeout: DefaultWaitTimeout},
+			{ID: "after_check", Type: WaitFor, Wait: &Wait{DAG: "alpha", Task: "check", PokeInterval: 5 * time.Second},
+				TriggerRule: AllSuccess, RetryDelay: DefaultRetryDelay, Timeout: time.Hour},
+		},
 	}}
-	opts := cmp.Options{cmpopts.IgnoreUnexported(DAG{}), cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })}
+	opts := cmp.Options{cmpopts.IgnoreUnexported(DAG{}, Wait{}), cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })}
 	if diff := cmp.Diff(want, dags, opts); diff != "" {
 		t.Errorf("DAGs (-want +got):\n%s", diff)
 	}
@@ -121,5 +131,30 @@ func TestLoadRefusesTheSameNameTwice(t *testing.T) {
 	})
 	if err == nil || err.Error() != `dags/b.yml:1: name: DAG "same" is also defined in dags/a.yml` {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestLoadChecksWaits: a wait_for names a DAG of the folder, not its own,
+// and a task that DAG has; each mistake names its file, line and field.
+func TestLoadChecksWaits(t *testing.T) {
+	_, err := Load(fstest.MapFS{
+		"dags/a.yml": {Data: []byte("name: a\ntasks: [{id: x, sql: SELECT 1}]\n")},
+		"dags/b.yml": {Data: []byte(`name: b
+tasks:
+  - id: self
+    wait_for: b
+  - id: nowhere
+    wait_for: {dag: c}
+  - id: no_task
+    wait_for: {dag: a, task: y}
+  - id: fine
+    wait_for: {dag: a, task: x}
+`)},
+	})
+	want := `dags/b.yml:4: tasks[0].wait_for.dag: a task cannot wait for its own DAG (order tasks of one run with depends_on)
+dags/b.yml:6: tasks[1].wait_for.dag: unknown DAG "c" (not in dags/)
+dags/b.yml:8: tasks[2].wait_for.task: DAG "a" has no task "y"`
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}
 }

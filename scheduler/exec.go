@@ -456,8 +456,59 @@ func (e *executor) perform(ctx context.Context, t *dag.Task, log io.Writer) erro
 		return fmt.Errorf("check failed: %d row(s) returned", len(rs.Rows))
 	case dag.HTTPCall:
 		return e.call(ctx, t.HTTP, log)
+	case dag.WaitFor:
+		return e.wait(ctx, t.Wait, log)
 	}
 	return fmt.Errorf("unknown task type %q", t.Type)
+}
+
+// wait is a wait_for task: it pokes the run history until w's DAG or task
+// has succeeded in a run with data up to this run's data interval end (or
+// up to this run's start, when that comes first: a manual run's interval
+// ends in the future). A failed poke is logged and retried at the next
+// one; the task's timeout ends the wait.
+func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
+	until := e.run.DataIntervalEnd
+	if e.run.StartedAt != nil && e.run.StartedAt.Before(until) {
+		until = ts(*e.run.StartedAt)
+	}
+	const layout = "2006-01-02 15:04:05"
+	fmt.Fprintf(log, "waiting for %s to succeed in a run with data up to %s UTC, poking every %v\n",
+		w.Target(), until.UTC().Format(layout), w.PokeInterval)
+	q := `SELECT r.run_id, r.data_interval_end FROM dag_runs r
+		WHERE r.dag = $1 AND r.data_interval_end >= $2 AND r.state = 'success'
+		ORDER BY r.data_interval_end LIMIT 1`
+	args := []any{w.DAG, until}
+	if w.Task != "" {
+		q = `SELECT r.run_id, r.data_interval_end FROM dag_runs r
+			JOIN task_instances t ON t.dag = r.dag AND t.run_id = r.run_id
+			WHERE r.dag = $1 AND r.data_interval_end >= $2 AND t.task_id = $3 AND t.state = 'success'
+			ORDER BY r.data_interval_end LIMIT 1`
+		args = append(args, w.Task)
+	}
+	tick := time.NewTicker(w.PokeInterval)
+	defer tick.Stop()
+	var lastErr string
+	for {
+		rs, err := e.s.db.Query(ctx, q, args...)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if err.Error() != lastErr {
+				fmt.Fprintf(log, "poke failed (retrying): %v\n", err)
+				lastErr = err.Error()
+			}
+		case err == nil && len(rs.Rows) > 0:
+			fmt.Fprintf(log, "%s succeeded in run %s (data up to %s UTC)\n",
+				w.Target(), strOf(rs.Rows[0][0]), timeOf(rs.Rows[0][1]).UTC().Format(layout))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(log, "%s has not succeeded in a run with data up to %s UTC\n", w.Target(), until.UTC().Format(layout))
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 func (e *executor) call(ctx context.Context, h *dag.HTTP, log io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,12 +34,7 @@ func TestFigureCheckpointStall(t *testing.T) {
 			event_time TIMESTAMP, product_id VARCHAR, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
 			client_session_id VARCHAR, device VARCHAR, country VARCHAR, category VARCHAR, referrer VARCHAR,
 			is_late BOOLEAN, stream_id INTEGER, kafka_partition INTEGER, kafka_offset BIGINT, ingested_at TIMESTAMP)`,
-			`INSERT INTO events SELECT uuid()::VARCHAR, ['page_view','add_to_cart','purchase','search'][1 + i % 4],
-			'user-' || (hash(i) % 100000), TIMESTAMP '2026-12-01' + to_microseconds(i * 50000), 'prod-' || (i % 500),
-			9.99, 1, 9.99, 'cs-' || (hash(i + 7) % 1000000), ['mobile','desktop','tablet'][1 + i % 3],
-			['DE','FR','US','GB','NL','ES','IT','PL'][1 + i % 8], ['shoes','books','garden','toys','games'][1 + i % 5],
-			['google','direct','newsletter','ads'][1 + i % 4], false, 1, i % 8, i, now()
-			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`},
+			todaysInsert},
 		{"codes, VARCHAR ids", `CREATE TABLE events (event_id VARCHAR, event_type UTINYINT, user_id VARCHAR,
 			event_time TIMESTAMP, product_id VARCHAR, price DECIMAL(12,2), quantity INTEGER, revenue DECIMAL(12,2),
 			client_session_id VARCHAR, device UTINYINT, country USMALLINT, category USMALLINT, referrer USMALLINT,
@@ -126,6 +122,75 @@ func checkpointStall(t *testing.T, ddl, insert string, rows int) (checkpoint, lo
 		case <-time.After(5 * time.Millisecond):
 			longest = max(longest, commit())
 		}
+	}
+}
+
+// todaysInsert writes rows [$1, $2) of events as generated: VARCHAR ids and
+// low-cardinality strings.
+const todaysInsert = `INSERT INTO events SELECT uuid()::VARCHAR, ['page_view','add_to_cart','purchase','search'][1 + i % 4],
+			'user-' || (hash(i) % 100000), TIMESTAMP '2026-12-01' + to_microseconds(i * 50000), 'prod-' || (i % 500),
+			9.99, 1, 9.99, 'cs-' || (hash(i + 7) % 1000000), ['mobile','desktop','tablet'][1 + i % 3],
+			['DE','FR','US','GB','NL','ES','IT','PL'][1 + i % 8], ['shoes','books','garden','toys','games'][1 + i % 5],
+			['google','direct','newsletter','ads'][1 + i % 4], false, 1, i % 8, i, now()
+			FROM range(?::BIGINT, ?::BIGINT) AS r(i)`
+
+// TestFigureCheckpointInterval measures whether checkpoints that the
+// appliance started itself, often and small, would shorten what a commit
+// waits for (issue 11). Each row of today's events table is committed in
+// 1,000-row inserts, into a table that holds 4 checkpointed row groups,
+// and a CHECKPOINT follows every k rows. On DuckDB 1.5.6 a checkpoint
+// rewrites the table's partial last row group, so small ones cost many
+// times more per row than large ones, and now and then one is as long as
+// an automatic checkpoint. CARTWHEEL_FIGURES=1; `make bench` runs it.
+func TestFigureCheckpointInterval(t *testing.T) {
+	if os.Getenv("CARTWHEEL_FIGURES") == "" {
+		t.Skip("set CARTWHEEL_FIGURES=1")
+	}
+	var events string
+	for _, stmt := range ddl(DuckDB) {
+		if strings.Contains(stmt, "TABLE IF NOT EXISTS events (") {
+			events = stmt // with the appliance's compression choices
+		}
+	}
+	ctx := context.Background()
+	for _, every := range []int{1_000, 4_000, 20_000, 100_000} {
+		db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "f.db")+"?threads=1&checkpoint_threshold=100GB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := func(q string, args ...any) {
+			if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exec(events)
+		next := 0
+		for ; next < 4*122_880; next += 1000 {
+			exec(todaysInsert, next, next+1000)
+		}
+		exec("CHECKPOINT")
+		var ms []float64
+		var total time.Duration
+		rounds := min(60, 2_000_000/every)
+		for range rounds {
+			for range every / 1000 {
+				exec(todaysInsert, next, next+1000)
+				next += 1000
+			}
+			begin := time.Now()
+			exec("CHECKPOINT")
+			d := time.Since(begin)
+			total += d
+			ms = append(ms, float64(d.Microseconds())/1000)
+		}
+		t.Logf("FIGURE checkpoint every %d rows of events (%d of them): median %.1f ms, longest %.0f ms, %.2f µs per row",
+			every, rounds, median(ms), slices.Max(ms), float64(total.Microseconds())/float64(rounds*every))
+		conn.Close()
+		db.Close()
 	}
 }
 

@@ -215,6 +215,8 @@ func taskRows(d *dag.DAG) []taskRow {
 			row.What = strings.TrimSpace("models " + t.Models + " " + t.Select)
 		case t.HTTP != nil:
 			row.What = strings.TrimSpace(t.HTTP.Method + " " + t.HTTP.URL)
+		case t.Wait != nil:
+			row.What = "until " + t.Wait.Target() + " succeeds for the run's data interval, poking every " + specDuration(t.Wait.PokeInterval)
 		default:
 			row.What = oneLine(t.SQL, 160)
 		}
