@@ -223,7 +223,7 @@ func TestPgwirePsql(t *testing.T) {
 		{`\d+ sessions`, `revenue\s+\|\s+numeric\(18,2\)\s+\|\s+\|\s+not null\s+\|\s+\|\s+plain`},
 		{`\d+ session_events`, `(?s)View "main.session_events".*View definition:\nSELECT s.session_id`},
 		{`\sv session_events`, `^CREATE OR REPLACE VIEW main.session_events AS\nSELECT s.session_id, e.event_id`},
-		{`\l+`, `temp\s+\|\s+cartwheel\s+\|\s+UTF8`},
+		{`\l+`, `(?s)^\s*List of databases.*\n cartwheel\s+\|\s+cartwheel\s+\|\s+UTF8.*\(1 row\)`},
 	} {
 		out := must("-c", tc.cmd)
 		if !regexp.MustCompile(tc.re).MatchString(out) || strings.Contains(out, "???") {
@@ -256,6 +256,61 @@ func TestPgwirePsql(t *testing.T) {
 	}
 	if diff := cmp.Diff(cliRecords(t, dsn, q), recs); diff != "" {
 		t.Errorf(`\copy … TO STDOUT vs cartwheel query (-cli +psql):\n%s`, diff)
+	}
+}
+
+// TestPgwirePsqlCompletion types into an interactive psql (on a
+// pseudo-terminal, through Python's pty) and presses Tab: psql completes
+// table, column, schema-qualified and setting names from the endpoint's
+// catalog, as it does against PostgreSQL. A failing completion query shows
+// no error, only no completion.
+func TestPgwirePsqlCompletion(t *testing.T) {
+	psql := realClient(t, "psql")
+	py := pythonWith(t, "pty", "python3")
+	_, addr := pgFixture(t)
+	host, port, _ := net.SplitHostPort(addr)
+	// Types argv[4] and a Tab, then reads the terminal until argv[5]
+	// shows, for at most 20 s; prints what it read.
+	const script = `
+import os, pty, re, select, sys, time
+psql, host, port, typed, want = sys.argv[1:6]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.update(PGUSER="tester", PGCONNECT_TIMEOUT="10", TERM="dumb")
+    os.execv(psql, [psql, "-X", "-h", host, "-p", port, "cartwheel"])
+out, sent, deadline = b"", False, time.time() + 20
+def text():
+    # Without escape sequences, bells and carriage returns.
+    t = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode(errors="replace"))
+    return re.sub(r"[\x00-\x09\x0b-\x1f]", "", t)
+while time.time() < deadline:
+    if not sent and "cartwheel=>" in text():
+        os.write(fd, typed.encode() + b"\t")
+        sent = True
+    if sent and want in text():
+        break
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            out += os.read(fd, 65536)
+        except OSError:
+            break
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+print(text())
+sys.exit(0 if sent and want in text() else 1)
+`
+	for _, tc := range []struct{ typed, want string }{
+		{"SELECT * FROM sess", "SELECT * FROM session"},     // sessions, session_events
+		{"SELECT * FROM stre", "SELECT * FROM stream"},      // streams, stream_checkpoints
+		{"SELECT * FROM main.rej", "main.rejected_events "}, // schema-qualified
+		{"SELECT * FROM events WHERE event_ty", "WHERE event_type "},
+		{"SET time", "SET timezone "},
+	} {
+		out, err := exec.Command(py, "-c", script, psql, host, port, tc.typed, tc.want).CombinedOutput()
+		if err != nil {
+			t.Errorf("psql completed %q, want %q: %v\n%s", tc.typed, tc.want, err, out)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ package pgwire
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -85,6 +86,32 @@ var settings = map[string]string{
 	"max_index_keys":                "32",
 	"block_size":                    "8192",
 }
+
+// pgSettings is pg_settings for the shims: the settings SHOW answers,
+// with the columns psql and drivers read. A SET of one of the "user"
+// context is accepted (and has no effect); the others are fixed.
+var pgSettings = func() string {
+	internal := map[string]bool{"server_version": true, "server_version_num": true, "server_encoding": true,
+		"integer_datetimes": true, "lc_collate": true, "lc_ctype": true, "max_identifier_length": true,
+		"max_index_keys": true, "block_size": true, "is_superuser": true}
+	names := append(slices.Collect(maps.Keys(settings)), "application_name")
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString("SELECT * FROM (VALUES ")
+	for i, n := range names {
+		ctx := "user"
+		if internal[n] {
+			ctx = "internal"
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%s, %s, NULL::VARCHAR, 'Cartwheel', %s, '%s', 'string', 'default')",
+			quote(n), quote(settings[n]), quote("Fixed by the Cartwheel endpoint."), ctx)
+	}
+	b.WriteString(") AS s(name, setting, unit, category, short_desc, context, vartype, source)")
+	return b.String()
+}()
 
 // setting returns a session setting's value (application_name, user
 // from the startup message).
@@ -372,6 +399,33 @@ var functions = []struct {
 	re   *regexp.Regexp
 	with func(m []string, env rewriteEnv) string
 }{
+	// psql's tab completion and \d: pg_table_is_visible(c.oid). DuckDB
+	// finds every relation visible, its system views too (duckdb_columns,
+	// information_schema's); PostgreSQL, those of the search path: the
+	// warehouse's main schema, and pg_catalog.
+	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_table_is_visible\s*\(\s*([\w.]+)\s*\)`), func(m []string, _ rewriteEnv) string {
+		return "(" + m[2] + " IN (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM pg_catalog.pg_namespace" +
+			" UNION ALL SELECT oid FROM duckdb_schemas() WHERE database_name = 'system' AND schema_name = 'pg_catalog')))"
+	}},
+	// psql \dn, \dt with a pattern, SQLAlchemy: `n.nspname !~ '^pg_'`.
+	// PostgreSQL's ~ finds the pattern anywhere in the text; DuckDB's must
+	// match all of it, and has no ~* or !~*.
+	{regexp.MustCompile(`(^|[^~!])(!?~)(\*?)\s*(\x00[0-9]+\x00)`), func(m []string, _ rewriteEnv) string {
+		flags := "(?s)"
+		if m[3] != "" {
+			flags = "(?is)"
+		}
+		return m[1] + m[2] + " ('" + flags + ".*(?:' || " + m[4] + " || ').*')"
+	}},
+	// psql's tab completion, SQLAlchemy: `a.attname LIKE 'event\_ty%'`.
+	// PostgreSQL's LIKE escapes with a backslash by default; DuckDB's has
+	// no escape character unless told.
+	{regexp.MustCompile(`(?i)\b((?:NOT\s+)?I?LIKE\s+)\x00([0-9]+)\x00(\s*ESCAPE\b)?`), func(m []string, env rewriteEnv) string {
+		if m[3] != "" || !strings.Contains(env.literal(m[2]), `\`) {
+			return m[0]
+		}
+		return m[1] + "\x00" + m[2] + "\x00 ESCAPE '\\'"
+	}},
 	// psql \dt, \d, \l: pg_get_userbyid(c.relowner), the owner's name.
 	{regexp.MustCompile(`(?i)\b(pg_catalog\s*\.\s*)?pg_get_userbyid\s*\(\s*[\w.]+\s*\)`), func([]string, rewriteEnv) string {
 		return "'cartwheel'"
@@ -459,11 +513,23 @@ var shims = map[string]string{
 	// psql \d: relforcerowsecurity; \d+: the default replica identity
 	// (DuckDB leaves it empty, which psql prints as ???).
 	"pg_class": `SELECT * REPLACE ('d' AS relreplident), false AS relforcerowsecurity FROM pg_catalog.pg_class`,
+	// psql's tab completion leaves out `relnamespace <> (SELECT oid FROM
+	// pg_namespace WHERE nspname = 'pg_catalog')`: DuckDB lists no
+	// pg_catalog schema, so that was NULL and completed no table.
+	// DuckDB's pg_class also holds its system views, in schemas its
+	// pg_namespace leaves out; they are named here, as PostgreSQL names its
+	// own.
+	"pg_namespace": `SELECT * FROM pg_catalog.pg_namespace UNION ALL SELECT oid, schema_name, 10, NULL::INTEGER FROM duckdb_schemas() WHERE database_name = 'system' AND schema_name IN ('pg_catalog', 'information_schema')`,
+	// psql's completion of SET and SHOW, JDBC, pgAdmin: the settings SHOW
+	// answers (DuckDB's own are locked and no SET reaches them).
+	"pg_settings": pgSettings,
 	// psql \d+: a column's storage; DuckDB stores every value in its
 	// column segments, which psql calls plain (empty prints as ???).
 	"pg_attribute": `SELECT * REPLACE ('p' AS attstorage) FROM pg_catalog.pg_attribute`,
-	// psql \l: the columns PostgreSQL has and DuckDB's pg_database lacks.
-	"pg_database": `SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database`,
+	// psql \l, JDBC, Grafana: one database, named as current_database()
+	// names it (DuckDB lists its file's catalog and its own system and
+	// temp), with the columns PostgreSQL has and DuckDB's pg_database lacks.
+	"pg_database": `SELECT * REPLACE ('cartwheel' AS datname), 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database WHERE datname NOT IN ('system', 'temp')`,
 	// psql \d (version 10+): inheritance and partitions.
 	"pg_inherits":          `SELECT 0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, false AS inhdetachpending WHERE false`,
 	"pg_partitioned_table": `SELECT 0::BIGINT AS partrelid, ''::VARCHAR AS partstrat, 0 AS partnatts WHERE false`,
@@ -573,6 +639,9 @@ func mapCode(q string, f func(code string, literal func(n string) string) string
 			return ""
 		}
 		l := q[spans[i][0]:spans[i][1]]
+		if len(l) >= 3 && (l[0] == 'E' || l[0] == 'e') && l[len(l)-1] == '\'' {
+			l = l[1:] // an escape string: its text with the escapes as written
+		}
 		if len(l) >= 2 && l[0] == '\'' && l[len(l)-1] == '\'' {
 			return strings.ReplaceAll(l[1:len(l)-1], "''", "'")
 		}

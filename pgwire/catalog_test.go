@@ -83,7 +83,9 @@ func TestClassify(t *testing.T) {
 		{"COPY sessions TO '/tmp/x'", statement{kind: kindQuery, sql: "COPY sessions TO '/tmp/x'"}},
 		{"SELECT 'current_setting(''x'')', version()", statement{kind: kindQuery, sql: "SELECT 'current_setting(''x'')', " + quote(versionString())}},
 		{"SELECT current_setting('server_version_num')", statement{kind: kindQuery, sql: "SELECT '150000'"}},
-		{"SELECT a FROM t WHERE n OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default", statement{kind: kindQuery, sql: "SELECT a FROM t WHERE n ~ '^x$'"}},
+		{"SELECT a FROM t WHERE n OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default", statement{kind: kindQuery, sql: "SELECT a FROM t WHERE n ~ ('(?s).*(?:' || '^x$' || ').*')"}},
+		{"SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname !~ '^pg_' AND a ~* 'X' AND b ~~ 'y%' AND c LIKE 'event\\_ty%' AND d NOT LIKE E'pg\\\\_%' AND e LIKE 'a\\_' ESCAPE '!'",
+			statement{kind: kindQuery, sql: "SELECT n.nspname FROM (" + shims["pg_namespace"] + ") n WHERE n.nspname !~ ('(?s).*(?:' || '^pg_' || ').*') AND a ~ ('(?is).*(?:' || 'X' || ').*') AND b ~~ 'y%' AND c LIKE 'event\\_ty%' ESCAPE '\\' AND d NOT LIKE E'pg\\\\_%' ESCAPE '\\' AND e LIKE 'a\\_' ESCAPE '!'"}},
 		{"SELECT x::pg_catalog.regtype::pg_catalog.text", statement{kind: kindQuery, sql: "SELECT x::VARCHAR::text"}},
 	} {
 		got := classify(tc.in, params)
