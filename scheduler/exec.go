@@ -489,6 +489,7 @@ func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
 	tick := time.NewTicker(w.PokeInterval)
 	defer tick.Stop()
 	var lastErr string
+	wasPaused := false
 	for {
 		rs, err := e.s.db.Query(ctx, q, args...)
 		switch {
@@ -501,6 +502,16 @@ func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
 			fmt.Fprintf(log, "%s succeeded in run %s (data up to %s UTC)\n",
 				w.Target(), strOf(rs.Rows[0][0]), timeOf(rs.Rows[0][1]).UTC().Format(layout))
 			return nil
+		}
+		// A paused DAG makes no scheduled runs: say so, or the wait looks
+		// like a stall.
+		if paused, err := e.s.paused(ctx); err == nil && paused[w.DAG] != wasPaused {
+			wasPaused = paused[w.DAG]
+			if wasPaused {
+				fmt.Fprintf(log, "%s is paused: it makes no scheduled runs until it is unpaused\n", w.DAG)
+			} else {
+				fmt.Fprintf(log, "%s is unpaused\n", w.DAG)
+			}
 		}
 		select {
 		case <-ctx.Done():

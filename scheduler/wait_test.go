@@ -15,8 +15,8 @@ import (
 // succeeded in a run with data up to the waiting run's interval end — not
 // for older data, not for a failed try — and its downstream then runs; a
 // manual run whose interval ends in the future waits for data up to its
-// start; a wait on a whole run that never comes ends at the task's
-// timeout.
+// start; a wait on a whole run that never comes (its DAG paused, which
+// the log says once) ends at the task's timeout.
 func TestWaitFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := openMemory(t)
@@ -124,12 +124,17 @@ tasks:
 			t.Errorf("hourly: %s %v, want success once up succeeded for data up to its start", r.State, states(tis))
 		}
 
+		// A wait on a paused DAG says so in its log.
+		if err := h.SetPaused(ctx, "up", true); err != nil {
+			t.Fatal(err)
+		}
 		never := trigger("never", time.Time{})
 		if r, _ := waitRun(t, h.Scheduler, "never", never.RunID); r.State != StateFailed {
 			t.Errorf("never: %s, want failed at its timeout", r.State)
 		}
 		ti := task("never", never.RunID, "wait")
-		if ti.Error != "timed out after 1m0s" || !strings.Contains(ti.Log, "up has not succeeded in a run with data up to") {
+		if ti.Error != "timed out after 1m0s" || !strings.Contains(ti.Log, "up has not succeeded in a run with data up to") ||
+			strings.Count(ti.Log, "up is paused: it makes no scheduled runs until it is unpaused") != 1 {
 			t.Errorf("never's wait: error %q, log %q", ti.Error, ti.Log)
 		}
 	})

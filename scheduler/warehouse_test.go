@@ -471,3 +471,50 @@ tasks: [{id: a, models: run}]
 		t.Errorf("lease holder after the takeover: %v, %v", rs, err)
 	}
 }
+
+// TestWaitForOnPostgres: a wait_for task pokes the run history on
+// PostgreSQL as on DuckDB: it waits while the other DAG has succeeded only
+// for older data, and succeeds once it has for this run's.
+func TestWaitForOnPostgres(t *testing.T) {
+	dsn := pgtest.Get(t).NewDatabase(t)
+	ctx := context.Background()
+	db, err := warehouse.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h := start(t, db, parseDAGs(t, `name: up
+tasks: [{id: build, models: build}]
+`, `name: down
+tasks:
+  - id: wait
+    wait_for: {dag: up, task: build, poke_interval: 100ms}
+    timeout: 1m
+`), WithModels(func(context.Context, string, string, map[string]any, io.Writer) error { return nil }), withPoll(100*time.Millisecond))
+	now := time.Now().UTC().Truncate(time.Second)
+	old, err := h.Trigger(ctx, "up", now.Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, h.Scheduler, "up", old.RunID)
+	down, err := h.Trigger(ctx, "down", now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if r, err := h.getRun(ctx, "down", down.RunID); err != nil || r.State != StateRunning {
+		t.Fatalf("down after up succeeded for older data: %+v %v, want running", r, err)
+	}
+	fresh, err := h.Trigger(ctx, "up", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, h.Scheduler, "up", fresh.RunID)
+	if r, tis := waitRun(t, h.Scheduler, "down", down.RunID); r.State != StateSuccess {
+		t.Errorf("down: %s %v, want success once up.build succeeded for its data", r.State, states(tis))
+	}
+	ti, err := h.TaskLog(ctx, "down", down.RunID, "wait", 0)
+	if err != nil || !strings.Contains(ti.Log, "up.build succeeded in run "+fresh.RunID) {
+		t.Errorf("wait's log %q (%v), want the run it found", ti.Log, err)
+	}
+}

@@ -200,6 +200,7 @@ func (s *Server) runRow(d *dag.DAG, r scheduler.Run) runRow {
 
 type taskRow struct {
 	ID, Type, What, DependsOn, TriggerRule, Retries, Timeout string
+	WaitsOn                                                  string // a wait_for's DAG page
 }
 
 func taskRows(d *dag.DAG) []taskRow {
@@ -217,6 +218,7 @@ func taskRows(d *dag.DAG) []taskRow {
 			row.What = strings.TrimSpace(t.HTTP.Method + " " + t.HTTP.URL)
 		case t.Wait != nil:
 			row.What = "until " + t.Wait.Target() + " succeeds for the run's data interval, poking every " + specDuration(t.Wait.PokeInterval)
+			row.WaitsOn = dagHref(t.Wait.DAG)
 		default:
 			row.What = oneLine(t.SQL, 160)
 		}

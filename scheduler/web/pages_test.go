@@ -4,10 +4,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cartwheel-analytics/cartwheel/dag"
 )
 
 func TestPages(t *testing.T) {
 	f := newFake()
+	d := f.dags["analytics"]
+	d.Tasks = append(d.Tasks, &dag.Task{ID: "orders_loaded", Type: dag.WaitFor, TriggerRule: dag.AllSuccess, Timeout: time.Hour,
+		Wait: &dag.Wait{DAG: "orders", Task: "load", PokeInterval: 30 * time.Second}})
 	base := serve(t, f)
 	const running = "/dags/analytics/runs/manual__2026-11-20T10:01:00Z"
 	const done = "/dags/analytics/runs/scheduled__2026-11-20T09:55:00Z"
@@ -21,7 +27,8 @@ func TestPages(t *testing.T) {
 			`class="sq st-success" href="/dags/analytics/runs/scheduled__2026-11-20T09:55:00Z"`, `class="sq st-running"`,
 			`data-action="trigger" data-dag="analytics"`, `data-action="pause"`, `<script defer src="/dags/actions.js"></script>`,
 			`http-equiv="refresh"`}, []string{`data-action="unpause"`}},
-		{"/dags/analytics", 200, []string{"<code>dags/analytics.yml</code>", "path:models/marts", "2 (30s, ≤ 10m)", "<td>5m</td>"}, nil},
+		{"/dags/analytics", 200, []string{"<code>dags/analytics.yml</code>", "path:models/marts", "2 (30s, ≤ 10m)", "<td>5m</td>",
+			`<code>until orders.load succeeds for the run&#39;s data interval, poking every 30s</code> <a href="/dags/orders">runs</a>`}, nil},
 		{done, 200, []string{`<svg class="gantt"`, `<svg class="graph"`, `class="bar st-success"`, "9.0s", "4.0s",
 			`href="/dags/analytics/runs/scheduled__2026-11-20T09:55:00Z/tasks/marts?try=2"`, `<path class="edge"`}, []string{`http-equiv="refresh"`}},
 		{running, 200, []string{`http-equiv="refresh"`, `class="node st-upstream_failed"`, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"}, []string{"<script>alert"}},
