@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -198,4 +200,116 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// TestFigureCheckpointCompression measures how much of a checkpoint's CPU
+// the compression choices of the events table decide (issue 11): the CPU
+// time of the one thread that runs a CHECKPOINT of 4 row groups (DuckDB
+// with one thread runs it on the caller's), which a busy machine disturbs
+// far less than wall time, and the file's bytes per row. It compares
+// DuckDB's automatic choice, the appliance's (dictionary for the
+// low-cardinality strings, none for ids), every string uncompressed, and
+// the numeric columns forced to bitpacking or left uncompressed.
+// CARTWHEEL_FIGURES=1; `make bench` runs it.
+func TestFigureCheckpointCompression(t *testing.T) {
+	if os.Getenv("CARTWHEEL_FIGURES") == "" {
+		t.Skip("set CARTWHEEL_FIGURES=1")
+	}
+	var appliance string
+	for _, stmt := range ddl(DuckDB) {
+		if strings.Contains(stmt, "TABLE IF NOT EXISTS events (") {
+			appliance = stmt
+		}
+	}
+	automatic := strings.ReplaceAll(strings.ReplaceAll(appliance,
+		" USING COMPRESSION dictionary", ""), " USING COMPRESSION uncompressed", "")
+	numeric := func(method string) string {
+		out := appliance
+		for _, col := range []string{"event_time", "price", "quantity", "revenue", "is_late",
+			"stream_id", "kafka_partition", "kafka_offset", "ingested_at"} {
+			lines := strings.Split(out, "\n")
+			for i, line := range lines {
+				if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); name == col {
+					body, comma := strings.CutSuffix(line, ",")
+					lines[i] = body + " USING COMPRESSION " + method
+					if comma {
+						lines[i] += ","
+					}
+				}
+			}
+			out = strings.Join(lines, "\n")
+		}
+		return out
+	}
+	shapes := []struct{ name, ddl string }{
+		{"DuckDB's automatic choice", automatic},
+		{"the appliance's choice", appliance},
+		{"every string uncompressed", strings.ReplaceAll(appliance, "COMPRESSION dictionary", "COMPRESSION uncompressed")},
+		{"numbers bitpacked", numeric("bitpacking")},
+		{"numbers uncompressed", numeric("uncompressed")},
+	}
+	const rows = 4 * 122_880
+	cpu := make([][]float64, len(shapes))
+	size := make([]float64, len(shapes))
+	for range 3 { // rounds interleave the shapes, so that a noisy moment hits them alike
+		for i, shape := range shapes {
+			d, bytes := checkpointCPU(t, shape.ddl, rows)
+			cpu[i] = append(cpu[i], float64(d.Microseconds())/rows)
+			size[i] = float64(bytes) / rows
+		}
+	}
+	for i, shape := range shapes {
+		t.Logf("FIGURE checkpoint of %d events rows, %s: %.2f µs CPU per row (median of 3; runs %.2f), file %.1f bytes per row",
+			rows, shape.name, median(cpu[i]), cpu[i], size[i])
+	}
+}
+
+// checkpointCPU writes rows of events in 1,000-row commits with no
+// automatic checkpoint, then runs one CHECKPOINT and returns the CPU time
+// of the thread that ran it and the database file's size afterwards.
+func checkpointCPU(t *testing.T, ddl string, rows int) (time.Duration, int64) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f.db")
+	db, err := sql.Open("duckdb", path+"?threads=1&checkpoint_threshold=100GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, ddl); err != nil {
+		t.Fatal(err)
+	}
+	for next := 0; next < rows; next += 1000 {
+		if _, err := conn.ExecContext(ctx, todaysInsert, next, next+1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A cgo call runs on the calling goroutine's thread: lock it there so
+	// that RUSAGE_THREAD counts the checkpoint and nothing else.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := threadCPU()
+	if _, err := conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
+	used := threadCPU() - before
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return used, st.Size()
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -156,94 +156,87 @@ func (t *duckTx) loadActivity(ctx context.Context, rows []activity) error {
 	return t.insertRecord(ctx, "user_activity", rec)
 }
 
-func optString(b *array.StringBuilder, has bool, v string) {
-	if has {
-		b.Append(v)
-	} else {
-		b.AppendNull()
-	}
-}
-
 func eventsRecord(b *event.Batch) arrow.RecordBatch {
-	ingested := arrow.Timestamp(b.IngestedAt)
-	return buildRecord(eventsSchema, func(c []array.Builder) {
-		n := len(b.Events)
-		for _, col := range c {
-			col.Reserve(n)
-		}
-		// Size every string column's data once: growing them as they fill
-		// copied each several times.
-		var size [13]int
-		for i := range b.Events {
-			e := &b.Events[i]
-			size[0] += len(e.EventID)
-			size[1] += len(e.Type.String())
-			size[2] += len(e.UserID)
-			size[4] += len(e.ProductID)
-			size[8] += len(e.ClientSessionID)
-			size[9] += len(e.Device)
-			size[10] += len(e.Country)
-			size[11] += len(e.Category)
-			size[12] += len(e.Referrer)
-		}
-		for i, n := range size {
-			if n > 0 {
-				c[i].(*array.StringBuilder).ReserveData(n)
-			}
-		}
-		eventID, eventType, user := c[0].(*array.StringBuilder), c[1].(*array.StringBuilder), c[2].(*array.StringBuilder)
-		eventTime, product := c[3].(*array.TimestampBuilder), c[4].(*array.StringBuilder)
-		price, qty, revenue := c[5].(*array.Decimal128Builder), c[6].(*array.Int32Builder), c[7].(*array.Decimal128Builder)
-		clientSession, device, country := c[8].(*array.StringBuilder), c[9].(*array.StringBuilder), c[10].(*array.StringBuilder)
-		category, referrer, late := c[11].(*array.StringBuilder), c[12].(*array.StringBuilder), c[13].(*array.BooleanBuilder)
-		stream, part, off, ing := c[14].(*array.Int32Builder), c[15].(*array.Int32Builder), c[16].(*array.Int64Builder), c[17].(*array.TimestampBuilder)
-		for i := range b.Events {
-			e := &b.Events[i]
-			eventID.Append(e.EventID)
-			eventType.Append(e.Type.String())
-			user.Append(e.UserID)
-			eventTime.UnsafeAppend(arrow.Timestamp(e.Time))
-			optString(product, e.Has&event.HasProductID != 0, e.ProductID)
-			if e.Has&event.HasPrice != 0 {
-				price.UnsafeAppend(decimal128.FromI64(e.Price))
-			} else {
-				price.AppendNull()
-			}
-			qty.UnsafeAppend(e.Quantity)
-			revenue.UnsafeAppend(decimal128.FromI64(e.Revenue()))
-			optString(clientSession, e.Has&event.HasClientSessionID != 0, e.ClientSessionID)
-			optString(device, e.Has&event.HasDevice != 0, e.Device)
-			optString(country, e.Has&event.HasCountry != 0, e.Country)
-			optString(category, e.Has&event.HasCategory != 0, e.Category)
-			optString(referrer, e.Has&event.HasReferrer != 0, e.Referrer)
-			late.UnsafeAppend(e.Late)
-			stream.UnsafeAppend(b.Stream)
-			part.UnsafeAppend(e.Partition)
-			off.UnsafeAppend(e.Offset)
-			ing.UnsafeAppend(ingested)
-		}
-	})
+	n := len(b.Events)
+	// Size every string column's data once: growing them as they fill
+	// copied each several times.
+	var size [9]int
+	for i := range b.Events {
+		e := &b.Events[i]
+		size[0] += len(e.EventID)
+		size[1] += len(e.Type.String())
+		size[2] += len(e.UserID)
+		size[3] += len(e.ProductID)
+		size[4] += len(e.ClientSessionID)
+		size[5] += len(e.Device)
+		size[6] += len(e.Country)
+		size[7] += len(e.Category)
+		size[8] += len(e.Referrer)
+	}
+	eventID, eventType, user := newStrColumn(n, size[0]), newStrColumn(n, size[1]), newStrColumn(n, size[2])
+	product, clientSession := newStrColumn(n, size[3]), newStrColumn(n, size[4])
+	device, country, category, referrer := newStrColumn(n, size[5]), newStrColumn(n, size[6]), newStrColumn(n, size[7]), newStrColumn(n, size[8])
+	eventTime, ingested := newFixedColumn[arrow.Timestamp](tsType, n), newFixedColumn[arrow.Timestamp](tsType, n)
+	price, revenue := newFixedColumn[decimal128.Num](money12, n), newFixedColumn[decimal128.Num](money12, n)
+	qty, stream, part := newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n)
+	off, late := newFixedColumn[int64](i64, n), newBoolColumn(n)
+	ingestedAt := arrow.Timestamp(b.IngestedAt)
+	for i := range b.Events {
+		e := &b.Events[i]
+		eventID.add(e.EventID)
+		eventType.add(e.Type.String())
+		user.add(e.UserID)
+		eventTime.add(arrow.Timestamp(e.Time))
+		product.addIf(e.Has&event.HasProductID != 0, e.ProductID)
+		price.addIf(e.Has&event.HasPrice != 0, decimal128.FromI64(e.Price))
+		qty.add(e.Quantity)
+		revenue.add(decimal128.FromI64(e.Revenue()))
+		clientSession.addIf(e.Has&event.HasClientSessionID != 0, e.ClientSessionID)
+		device.addIf(e.Has&event.HasDevice != 0, e.Device)
+		country.addIf(e.Has&event.HasCountry != 0, e.Country)
+		category.addIf(e.Has&event.HasCategory != 0, e.Category)
+		referrer.addIf(e.Has&event.HasReferrer != 0, e.Referrer)
+		late.add(e.Late)
+		stream.add(b.Stream)
+		part.add(e.Partition)
+		off.add(e.Offset)
+		ingested.add(ingestedAt)
+	}
+	return recordOf(eventsSchema, n,
+		eventID.array(), eventType.array(), user.array(), eventTime.array(), product.array(), price.array(),
+		qty.array(), revenue.array(), clientSession.array(), device.array(), country.array(), category.array(),
+		referrer.array(), late.array(), stream.array(), part.array(), off.array(), ingested.array())
 }
 
 func sessionsRecord(b *event.Batch) arrow.RecordBatch {
-	closed := arrow.Timestamp(b.IngestedAt)
-	return buildRecord(sessionsSchema, func(c []array.Builder) {
-		for i := range b.Sessions {
-			s := &b.Sessions[i]
-			c[0].(*array.StringBuilder).Append(s.SessionID)
-			c[1].(*array.StringBuilder).Append(s.UserID)
-			c[2].(*array.TimestampBuilder).Append(arrow.Timestamp(s.Start))
-			c[3].(*array.TimestampBuilder).Append(arrow.Timestamp(s.End))
-			c[4].(*array.Int32Builder).Append(s.EventCount())
-			c[5].(*array.Int32Builder).Append(s.PageViews)
-			c[6].(*array.Int32Builder).Append(s.AddToCarts)
-			c[7].(*array.Int32Builder).Append(s.Purchases)
-			c[8].(*array.Decimal128Builder).Append(decimal128.FromI64(s.Revenue))
-			c[9].(*array.Int32Builder).Append(b.Stream)
-			c[10].(*array.Int32Builder).Append(s.Partition)
-			c[11].(*array.TimestampBuilder).Append(closed)
-		}
-	})
+	n := len(b.Sessions)
+	var idSize, userSize int
+	for i := range b.Sessions {
+		idSize += len(b.Sessions[i].SessionID)
+		userSize += len(b.Sessions[i].UserID)
+	}
+	id, user := newStrColumn(n, idSize), newStrColumn(n, userSize)
+	start, end, closed := newFixedColumn[arrow.Timestamp](tsType, n), newFixedColumn[arrow.Timestamp](tsType, n), newFixedColumn[arrow.Timestamp](tsType, n)
+	count, views, carts, purchases := newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n)
+	revenue, stream, part := newFixedColumn[decimal128.Num](money18, n), newFixedColumn[int32](i32, n), newFixedColumn[int32](i32, n)
+	closedAt := arrow.Timestamp(b.IngestedAt)
+	for i := range b.Sessions {
+		s := &b.Sessions[i]
+		id.add(s.SessionID)
+		user.add(s.UserID)
+		start.add(arrow.Timestamp(s.Start))
+		end.add(arrow.Timestamp(s.End))
+		count.add(s.EventCount())
+		views.add(s.PageViews)
+		carts.add(s.AddToCarts)
+		purchases.add(s.Purchases)
+		revenue.add(decimal128.FromI64(s.Revenue))
+		stream.add(b.Stream)
+		part.add(s.Partition)
+		closed.add(closedAt)
+	}
+	return recordOf(sessionsSchema, n, id.array(), user.array(), start.array(), end.array(), count.array(),
+		views.array(), carts.array(), purchases.array(), revenue.array(), stream.array(), part.array(), closed.array())
 }
 
 func rejectedRecord(b *event.Batch) arrow.RecordBatch {
