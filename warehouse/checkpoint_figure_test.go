@@ -148,12 +148,7 @@ func TestFigureCheckpointInterval(t *testing.T) {
 	if os.Getenv("CARTWHEEL_FIGURES") == "" {
 		t.Skip("set CARTWHEEL_FIGURES=1")
 	}
-	var events string
-	for _, stmt := range ddl(DuckDB) {
-		if strings.Contains(stmt, "TABLE IF NOT EXISTS events (") {
-			events = stmt // with the appliance's compression choices
-		}
-	}
+	events := eventsDDL()
 	ctx := context.Background()
 	for _, every := range []int{1_000, 4_000, 20_000, 100_000} {
 		db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "f.db")+"?threads=1&checkpoint_threshold=100GB")
@@ -215,31 +210,16 @@ func TestFigureCheckpointCompression(t *testing.T) {
 	if os.Getenv("CARTWHEEL_FIGURES") == "" {
 		t.Skip("set CARTWHEEL_FIGURES=1")
 	}
-	var appliance string
-	for _, stmt := range ddl(DuckDB) {
-		if strings.Contains(stmt, "TABLE IF NOT EXISTS events (") {
-			appliance = stmt
-		}
-	}
+	appliance := eventsDDL()
 	automatic := strings.ReplaceAll(strings.ReplaceAll(appliance,
 		" USING COMPRESSION dictionary", ""), " USING COMPRESSION uncompressed", "")
 	numeric := func(method string) string {
-		out := appliance
+		cols := map[string]string{}
 		for _, col := range []string{"event_time", "price", "quantity", "revenue", "is_late",
 			"stream_id", "kafka_partition", "kafka_offset", "ingested_at"} {
-			lines := strings.Split(out, "\n")
-			for i, line := range lines {
-				if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); name == col {
-					body, comma := strings.CutSuffix(line, ",")
-					lines[i] = body + " USING COMPRESSION " + method
-					if comma {
-						lines[i] += ","
-					}
-				}
-			}
-			out = strings.Join(lines, "\n")
+			cols[col] = method
 		}
-		return out
+		return compressColumns(appliance, cols)
 	}
 	shapes := []struct{ name, ddl string }{
 		{"DuckDB's automatic choice", automatic},
@@ -312,4 +292,15 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// eventsDDL is the appliance's CREATE TABLE of events for DuckDB, with its
+// compression choices.
+func eventsDDL() string {
+	for _, stmt := range ddl(DuckDB) {
+		if strings.Contains(stmt, "TABLE IF NOT EXISTS events (") {
+			return stmt
+		}
+	}
+	panic("no events table in the DuckDB schema")
 }

@@ -135,25 +135,30 @@ var duckCompression = map[string]map[string]string{
 // CREATE TABLE statement named in duckCompression.
 func withCompression(stmt string) string {
 	for table, cols := range duckCompression {
-		if !strings.Contains(stmt, "CREATE TABLE IF NOT EXISTS "+table+" (") {
-			continue
+		if strings.Contains(stmt, "CREATE TABLE IF NOT EXISTS "+table+" (") {
+			return compressColumns(stmt, cols)
 		}
-		lines := strings.Split(stmt, "\n")
-		for i, line := range lines {
-			name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-			method, ok := cols[name]
-			if !ok {
-				continue
-			}
-			body, comma := strings.CutSuffix(line, ",")
-			lines[i] = body + " USING COMPRESSION " + method
-			if comma {
-				lines[i] += ","
-			}
-		}
-		return strings.Join(lines, "\n")
 	}
 	return stmt
+}
+
+// compressColumns adds USING COMPRESSION to the columns of a CREATE TABLE
+// statement (one column per line) that cols names, with its method.
+func compressColumns(stmt string, cols map[string]string) string {
+	lines := strings.Split(stmt, "\n")
+	for i, line := range lines {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		method, ok := cols[name]
+		if !ok {
+			continue
+		}
+		body, comma := strings.CutSuffix(line, ",")
+		lines[i] = body + " USING COMPRESSION " + method
+		if comma {
+			lines[i] += ","
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ddl returns the schema statements for a dialect.
