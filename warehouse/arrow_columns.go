@@ -50,8 +50,7 @@ type strColumn struct {
 
 // newStrColumn makes a column for n values of size bytes in all.
 func newStrColumn(n, size int) *strColumn {
-	c := &strColumn{offsets: make([]int32, 1, n+1), data: make([]byte, 0, size), valid: newValidity(n)}
-	return c
+	return &strColumn{offsets: make([]int32, 1, n+1), data: make([]byte, 0, size), valid: newValidity(n)}
 }
 
 func (c *strColumn) add(s string) {
