@@ -204,7 +204,7 @@ func Params(sql string) (int, error) {
 			}
 			i = j
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
+			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' { // a line comment ends at either
 				i++
 			}
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':

@@ -474,6 +474,7 @@ func TestLoad(t *testing.T) {
 		"SELECT 1 /* open":      "unterminated",
 		"SELECT $1, $3":         "uses $3 but not $2",
 		"SELECT price$1 FROM t": "",
+		"-- $1\rSELECT $2":      "uses $2 but not $1",
 	} {
 		_, err := dashboard.Params(sql)
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {

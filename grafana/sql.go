@@ -311,7 +311,7 @@ func lex(sql string) ([]token, error) {
 			}
 		case c == '-' && strings.HasPrefix(sql[i:], "--"):
 			kind = tkComment
-			for i < len(sql) && sql[i] != '\n' {
+			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' { // a line comment ends at either
 				i++
 			}
 		case c == '/' && strings.HasPrefix(sql[i:], "/*"):

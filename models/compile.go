@@ -92,7 +92,7 @@ func skipBlank(s string) int {
 		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r':
 			i++
 		case strings.HasPrefix(s[i:], "--"):
-			j := strings.IndexByte(s[i:], '\n')
+			j := strings.IndexAny(s[i:], "\n\r") // a line comment ends at either
 			if j < 0 {
 				return len(s)
 			}

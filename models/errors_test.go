@@ -182,6 +182,7 @@ func TestInjectCTEs(t *testing.T) {
 		"WITH a AS (select 2) select * from a, e":       "WITH\ne as (\nselect 1 as x\n), a AS (select 2) select * from a, e",
 		"-- c\nwith recursive r as (select 1) select 1": "-- c\nwith recursive\ne as (\nselect 1 as x\n), r as (select 1) select 1",
 		"/* x */ withdrawals_view":                      "/* x */ with e as (\nselect 1 as x\n)\nwithdrawals_view",
+		"-- c\rwith r as (select 1) select 1":           "-- c\rwith\ne as (\nselect 1 as x\n), r as (select 1) select 1",
 	}
 	for in, want := range cases {
 		if got := injectCTEs(in, c); got != want {

@@ -102,6 +102,7 @@ func TestSplitStatements(t *testing.T) {
 		"SELECT $$a;b$$, \"x;y\", E'\\';'; ;": {"SELECT $$a;b$$, \"x;y\", E'\\';'"},
 		"/* ; /* ; */ ; */ SELECT 1":          {"/* ; /* ; */ ; */ SELECT 1"},
 		"  ;  ; ":                             nil,
+		"SELECT 1 -- ;\r; SELECT 2":           {"SELECT 1 -- ;", "SELECT 2"},
 	} {
 		if diff := cmp.Diff(want, splitStatements(in)); diff != "" {
 			t.Errorf("splitStatements(%q) (-want +got):\n%s", in, diff)

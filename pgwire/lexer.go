@@ -81,7 +81,7 @@ func skipToken(q string, i int) int {
 		}
 		return i + 1
 	case c == '-' && i+1 < len(q) && q[i+1] == '-':
-		end := strings.IndexByte(q[i:], '\n')
+		end := strings.IndexAny(q[i:], "\n\r") // a line comment ends at either
 		if end < 0 {
 			return len(q)
 		}

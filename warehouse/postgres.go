@@ -189,7 +189,11 @@ func firstKeyword(q string) string {
 		q = strings.TrimLeft(q, " \t\r\n\f(")
 		switch {
 		case strings.HasPrefix(q, "--"):
-			_, q, _ = strings.Cut(q, "\n")
+			if end := strings.IndexAny(q, "\n\r"); end >= 0 { // a line comment ends at either
+				q = q[end:]
+			} else {
+				q = ""
+			}
 		case strings.HasPrefix(q, "/*"):
 			_, q, _ = strings.Cut(q[2:], "*/")
 		default:

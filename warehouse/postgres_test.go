@@ -54,7 +54,8 @@ func TestPostgresQueryReadOnly(t *testing.T) {
 
 func TestLooksReadOnly(t *testing.T) {
 	for q, want := range map[string]bool{"SELECT 1": true, " with x as (select 1) select * from x;": true,
-		"EXPLAIN SELECT 1": true, "DELETE FROM t": false, "SELECT 1; DROP TABLE t": false, "COPY t FROM 's3://x'": false} {
+		"EXPLAIN SELECT 1": true, "DELETE FROM t": false, "SELECT 1; DROP TABLE t": false, "COPY t FROM 's3://x'": false,
+		"-- c\rSELECT 1": true, "-- c\rDELETE FROM t": false} {
 		if got := looksReadOnly(q); got != want {
 			t.Errorf("looksReadOnly(%q) = %v", q, got)
 		}

@@ -20,7 +20,7 @@ func countStatements(q string) int {
 			content = false
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
 		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for i < len(q) && q[i] != '\n' {
+			for i < len(q) && q[i] != '\n' && q[i] != '\r' { // a line comment ends at either
 				i++
 			}
 		case c == '/' && i+1 < len(q) && q[i+1] == '*':
@@ -152,7 +152,7 @@ func skipBlanks(q string, i int) int {
 		case q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '\f':
 			i++
 		case strings.HasPrefix(q[i:], "--"):
-			for i < len(q) && q[i] != '\n' {
+			for i < len(q) && q[i] != '\n' && q[i] != '\r' { // a line comment ends at either
 				i++
 			}
 		case strings.HasPrefix(q[i:], "/*"):

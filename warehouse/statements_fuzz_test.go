@@ -59,6 +59,8 @@ var statementSeeds = []string{
 	"SELECT 1 AS \"E\", DATE'2020-01-01'; SELECT 2", "SELECT 'x' AS nE, nE'\\'; SELECT 2 '",
 	"SELECT 1.5e3; SELECT 2", "SELECT 1$$; SELECT 2", "SELECT U&'d\\0061t\\+000061'; SELECT 2",
 	"SELECT x'1F'; SELECT 2", "SELECT 'a' 'b'; SELECT 2",
+	// A line comment ends at a carriage return as well as a line feed.
+	"-- c\r SELECT 1; SELECT 2", "SELECT 1 -- ;\r; SELECT 2",
 }
 
 // maxFuzzStatement bounds FuzzCountStatements' inputs. DuckDB's parser
