@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cartwheel-analytics/cartwheel/warehouse"
 )
 
 type stmtKind int
@@ -52,6 +54,8 @@ type statement struct {
 	copyHeader  bool
 	copyDelim   byte
 	copyNull    string
+	// setting: the name of a SHOW the endpoint does not answer itself.
+	setting string
 	// empty: the query reads a catalog of objects the warehouse never
 	// has; if the warehouse cannot run it, it has no rows.
 	empty bool
@@ -89,7 +93,8 @@ var settings = map[string]string{
 
 // pgSettings is pg_settings for the shims: the settings SHOW answers,
 // with the columns psql and drivers read. A SET of one of the "user"
-// context is accepted (and has no effect); the others are fixed.
+// context is accepted (and has no effect); the others are fixed. The
+// session's application_name is put in by sessionValues.
 var pgSettings = func() string {
 	internal := map[string]bool{"server_version": true, "server_version_num": true, "server_encoding": true,
 		"integer_datetimes": true, "lc_collate": true, "lc_ctype": true, "max_identifier_length": true,
@@ -106,12 +111,27 @@ var pgSettings = func() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		v := quote(settings[n])
+		if n == "application_name" {
+			v = applicationNameMark
+		}
 		fmt.Fprintf(&b, "(%s, %s, NULL::VARCHAR, 'Cartwheel', %s, '%s', 'string', 'default')",
-			quote(n), quote(settings[n]), quote("Fixed by the Cartwheel endpoint."), ctx)
+			quote(n), v, quote("Fixed by the Cartwheel endpoint."), ctx)
 	}
 	b.WriteString(") AS s(name, setting, unit, category, short_desc, context, vartype, source)")
 	return b.String()
 }()
+
+// applicationNameMark stands in pgSettings for the session's
+// application_name until sessionValues puts it in: the rewrites run on
+// the shim's text, and client text must not be what they look into. A
+// NUL byte never survives mapCode, so the mark cannot come from a client.
+const applicationNameMark = "\x00application_name\x00"
+
+// sessionValues puts the session's values in place of their marks.
+func sessionValues(sql string, params map[string]string) string {
+	return strings.ReplaceAll(sql, applicationNameMark, quote(params["application_name"]))
+}
 
 // setting returns a session setting's value (application_name, user
 // from the startup message).
@@ -165,12 +185,19 @@ func classify(q string, params map[string]string) statement {
 	case "SHOW":
 		if len(words) > 1 {
 			name := strings.ToLower(strings.TrimSpace(body[len("SHOW"):]))
-			if name == "transaction isolation level" {
+			switch name {
+			case "transaction isolation level":
 				name = "transaction_isolation"
+			case "all":
+				// PostgreSQL's SHOW ALL: every setting the endpoint answers.
+				return statement{kind: kindQuery, sql: sessionValues("SELECT name, setting, short_desc AS description FROM ("+pgSettings+") ORDER BY name", params)}
 			}
 			if v, ok := setting(name, params); ok {
 				return statement{kind: kindShow, name: strings.Trim(name, `"`), value: v}
 			}
+			// DuckDB's SHOW of a table or of TABLES runs as it is; one of a
+			// setting the endpoint does not have is PostgreSQL's error.
+			return statement{kind: kindQuery, sql: rewrite(body, params), setting: strings.Trim(name, `"`)}
 		}
 	case "COPY":
 		if st, ok := copyOut(body); ok {
@@ -179,6 +206,17 @@ func classify(q string, params map[string]string) statement {
 		// COPY FROM or to a file: the guard refuses it.
 	case "DECLARE", "FETCH", "MOVE", "CLOSE":
 		return cursorStatement(body, params)
+	}
+	if m := settingSelect.FindStringSubmatch(body); m != nil {
+		// current_setting('name') alone: answered here so that the column
+		// is named current_setting, as PostgreSQL names it.
+		if v, ok := setting(m[2], params); ok {
+			name := strings.Trim(m[4], `"`)
+			if name == "" {
+				name = "current_setting"
+			}
+			return statement{kind: kindShow, name: name, value: v, tag: "SELECT 1"}
+		}
 	}
 	if m := sessionSelect.FindStringSubmatch(body); m != nil {
 		// Answered here so that the column has PostgreSQL's name.
@@ -203,6 +241,18 @@ func classify(q string, params map[string]string) statement {
 // sessionSelect is a query of one session function: SELECT version(),
 // current_database(), current_schema(), current_user.
 var sessionSelect = regexp.MustCompile(`(?is)^SELECT\s+(pg_catalog\s*\.\s*)?(version|current_database|current_catalog|current_schema|current_user|session_user|user)\s*(\(\s*\))?\s*(AS\s+(\w+|"[^"]*"))?\s*$`)
+
+// unknownSetting is PostgreSQL's error for a SHOW of a setting the
+// endpoint does not have, where DuckDB's SHOW found no table of that name.
+func unknownSetting(st statement, err error) error {
+	if st.setting != "" && warehouse.SQLState(err) == "42P01" {
+		return &pgError{code: "42704", msg: fmt.Sprintf("unrecognized configuration parameter %q", st.setting)}
+	}
+	return err
+}
+
+// settingSelect is a query of one setting: SELECT current_setting('name').
+var settingSelect = regexp.MustCompile(`(?is)^SELECT\s+(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'([^']*)'\s*(,\s*(?:true|false)\s*)?\)\s*(?:AS\s+(\w+|"[^"]*"))?\s*$`)
 
 // emptyCatalog finds the catalog tables of objects the warehouse never
 // has (publications, policies, triggers, statistics objects, rules,
@@ -589,7 +639,7 @@ func replaceShims(code string) string {
 // rewrite applies rewrites and functions outside string literals and
 // quoted names.
 func rewrite(q string, params map[string]string) string {
-	return mapCode(q, func(code string, lit func(string) string) string {
+	return sessionValues(mapCode(q, func(code string, lit func(string) string) string {
 		env := rewriteEnv{params: params, literal: lit}
 		code = replaceShims(code)
 		for _, r := range rewrites {
@@ -601,7 +651,7 @@ func rewrite(q string, params map[string]string) string {
 			})
 		}
 		return code
-	})
+	}), params)
 }
 
 // rewriteEnv is what a function's answer may depend on: the session's

@@ -368,7 +368,7 @@ func (c *conn) queryError(pt *portal, err error) error {
 			return &pgError{code: "57014", msg: cause.Error()}
 		}
 	}
-	return err
+	return unknownSetting(pt.p.st, err)
 }
 
 // stream sends up to max rows of an open portal (0: all).
@@ -630,7 +630,7 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) {
 		desc, err := c.s.wh.DescribeReadOnly(ctx, st.sql)
 		if err != nil {
 			c.s.m.queries.WithLabelValues(outcomeOf(err)).Inc()
-			c.fail(err)
+			c.fail(unknownSetting(st, err))
 			return
 		}
 		for _, col := range desc.Columns {

@@ -20,7 +20,8 @@
 //     one read-only statement, no file or network access, the time and row
 //     limits (a cut result ends with a WARNING). Errors carry PostgreSQL's
 //     SQLSTATE (warehouse.SQLState): 25006 writes, 42501 file access,
-//     42601 syntax, 42P01 unknown table, 57014 time limit and cancel.
+//     42601 syntax, 42P01 unknown table, 42704 unknown setting, 57014
+//     time limit and cancel.
 //   - SET, BEGIN, COMMIT and friends are accepted and change nothing; SHOW,
 //     version() and current_setting answer as PostgreSQL 15; psql's and
 //     Grafana's catalog queries are rewritten for DuckDB's pg_catalog

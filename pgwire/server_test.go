@@ -123,6 +123,7 @@ func TestErrorCodes(t *testing.T) {
 	for _, tc := range []struct{ sql, code string }{
 		{"SELEC 1", "42601"},
 		{"SELECT * FROM no_such_table", "42P01"},
+		{"SHOW work_mem", "42704"}, // a setting the endpoint does not have
 		{"SELECT no_such_column FROM sessions", "42703"},
 		{"INSERT INTO streams SELECT * FROM streams", "25006"},
 		{"CREATE TABLE x (a INTEGER)", "25006"},
@@ -540,5 +541,70 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 	if err := conn.Ping(context.Background()); err == nil {
 		t.Fatal("a client connection survived Close")
+	}
+}
+
+// TestSessionSettings: the settings that are the session's own answer
+// with its values wherever a client reads them, and a setting the
+// endpoint does not have is PostgreSQL's error, not DuckDB's.
+func TestSessionSettings(t *testing.T) {
+	db := testWarehouse(t, warehouse.DefaultLimits)
+	_, addr := serve(t, db)
+	host, port, _ := net.SplitHostPort(addr)
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://tester@%s:%s/cartwheel?sslmode=disable", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const app = "it's ; version() -- me"
+	cfg.RuntimeParams["application_name"] = app
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec} {
+		for _, q := range []string{
+			"SELECT setting FROM pg_settings WHERE name = 'application_name'",
+			"SELECT setting FROM pg_catalog.pg_settings s WHERE s.name = 'application_name'",
+			"SELECT current_setting('application_name')",
+			"SHOW application_name",
+		} {
+			var got string
+			if err := conn.QueryRow(context.Background(), q, mode).Scan(&got); err != nil || got != app {
+				t.Errorf("%s (%v): %q, %v; want %q", q, mode, got, err, app)
+			}
+		}
+		rows, err := conn.Query(context.Background(), "SELECT current_setting('server_version_num')", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name := rows.FieldDescriptions()[0].Name; name != "current_setting" {
+			t.Errorf("current_setting's column is named %q", name)
+		}
+		rows.Close()
+		all, err := conn.Query(context.Background(), "SHOW ALL", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for all.Next() {
+			var name, setting, desc string
+			if err := all.Scan(&name, &setting, &desc); err != nil {
+				t.Fatal(err)
+			}
+			if name == "application_name" && setting != app || name == "timezone" && setting != "UTC" {
+				t.Errorf("SHOW ALL: %s = %q", name, setting)
+			}
+			n++
+		}
+		if err := all.Err(); err != nil || n != len(settings)+1 {
+			t.Errorf("SHOW ALL (%v): %d rows, %v; want %d", mode, n, err, len(settings)+1)
+		}
+		if _, err := conn.Exec(context.Background(), "SHOW work_mem", mode); sqlState(err) != "42704" || !strings.Contains(err.Error(), `"work_mem"`) {
+			t.Errorf("SHOW work_mem (%v): %v, want 42704", mode, err)
+		}
+		if _, err := conn.Exec(context.Background(), "SHOW sessions", mode); err != nil {
+			t.Errorf("DuckDB's SHOW of a table (%v): %v", mode, err)
+		}
 	}
 }

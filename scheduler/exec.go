@@ -24,13 +24,16 @@ const logFlushEvery = time.Second
 // errTimeout is the cause of a try's context ending at the task's timeout.
 var errTimeout = errors.New("task timeout")
 
+// timeLayout is how the template variables and the task log write a time
+// (UTC, to the second).
+const timeLayout = "2006-01-02 15:04:05"
+
 // vars are a run's template variables.
 func vars(d *dag.DAG, r Run) map[string]any {
-	const layout = "2006-01-02 15:04:05"
 	return map[string]any{
-		"logical_date":        r.LogicalDate.UTC().Format(layout),
-		"data_interval_start": r.DataIntervalStart.UTC().Format(layout),
-		"data_interval_end":   r.DataIntervalEnd.UTC().Format(layout),
+		"logical_date":        r.LogicalDate.UTC().Format(timeLayout),
+		"data_interval_start": r.DataIntervalStart.UTC().Format(timeLayout),
+		"data_interval_end":   r.DataIntervalEnd.UTC().Format(timeLayout),
 		"ds":                  r.LogicalDate.UTC().Format("2006-01-02"),
 		"run_id":              r.RunID,
 		"dag":                 d.Name,
@@ -472,9 +475,8 @@ func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
 	if e.run.StartedAt != nil && e.run.StartedAt.Before(until) {
 		until = ts(*e.run.StartedAt)
 	}
-	const layout = "2006-01-02 15:04:05"
 	fmt.Fprintf(log, "waiting for %s to succeed in a run with data up to %s UTC, poking every %v\n",
-		w.Target(), until.UTC().Format(layout), w.PokeInterval)
+		w.Target(), until.UTC().Format(timeLayout), w.PokeInterval)
 	q := `SELECT r.run_id, r.data_interval_end FROM dag_runs r
 		WHERE r.dag = $1 AND r.data_interval_end >= $2 AND r.state = 'success'
 		ORDER BY r.data_interval_end LIMIT 1`
@@ -500,7 +502,7 @@ func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
 			}
 		case err == nil && len(rs.Rows) > 0:
 			fmt.Fprintf(log, "%s succeeded in run %s (data up to %s UTC)\n",
-				w.Target(), strOf(rs.Rows[0][0]), timeOf(rs.Rows[0][1]).UTC().Format(layout))
+				w.Target(), strOf(rs.Rows[0][0]), timeOf(rs.Rows[0][1]).UTC().Format(timeLayout))
 			return nil
 		}
 		// A paused DAG makes no scheduled runs: say so, or the wait looks
@@ -515,7 +517,7 @@ func (e *executor) wait(ctx context.Context, w *dag.Wait, log io.Writer) error {
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(log, "%s has not succeeded in a run with data up to %s UTC\n", w.Target(), until.UTC().Format(layout))
+			fmt.Fprintf(log, "%s has not succeeded in a run with data up to %s UTC\n", w.Target(), until.UTC().Format(timeLayout))
 			return ctx.Err()
 		case <-tick.C:
 		}
