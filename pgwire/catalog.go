@@ -184,7 +184,11 @@ func classify(q string, params map[string]string) statement {
 		return statement{kind: kindCommand, tag: first}
 	case "SHOW":
 		if len(words) > 1 {
-			name := strings.ToLower(strings.TrimSpace(body[len("SHOW"):]))
+			name := body[len("SHOW"):]
+			if end := strings.IndexAny(name, "-/"); end >= 0 && skipBlanks(name, end) > end {
+				name = name[:end] // a trailing comment
+			}
+			name = strings.ToLower(strings.TrimSpace(name))
 			switch name {
 			case "transaction isolation level":
 				name = "transaction_isolation"

@@ -87,6 +87,8 @@ func TestClassify(t *testing.T) {
 		{"SELECT current_setting('server_version_num')::int", statement{kind: kindQuery, sql: "SELECT '150000'::int"}},
 		{"SELECT current_setting('threads')", statement{kind: kindQuery, sql: "SELECT current_setting('threads')"}},
 		{"SHOW work_mem", statement{kind: kindQuery, sql: "SHOW work_mem", setting: "work_mem"}},
+		{"SHOW TimeZone -- the zone\n", statement{kind: kindShow, name: "timezone", value: "UTC"}},
+		{"SHOW all /* every one */", statement{kind: kindQuery, sql: "SELECT name, setting, short_desc AS description FROM (" + strings.ReplaceAll(pgSettings, applicationNameMark, "'psql'") + ") ORDER BY name"}},
 		{"SHOW ALL", statement{kind: kindQuery, sql: "SELECT name, setting, short_desc AS description FROM (" + strings.ReplaceAll(pgSettings, applicationNameMark, "'psql'") + ") ORDER BY name"}},
 		{"SELECT a FROM t WHERE n OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default", statement{kind: kindQuery, sql: "SELECT a FROM t WHERE n ~ ('(?s).*(?:' || '^x$' || ').*')"}},
 		{"SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname !~ '^pg_' AND a ~* 'X' AND b ~~ 'y%' AND c LIKE 'event\\_ty%' AND d NOT LIKE E'pg\\\\_%' AND e LIKE 'a\\_' ESCAPE '!'",
