@@ -194,7 +194,9 @@ func TestDifferentialSessions(t *testing.T) {
 
 // TestDeadlineStopCommits: a pipeline whose context ends by a deadline
 // (cartwheel run --duration) stops like one that is cancelled — it commits
-// what it has read — and reports no error.
+// what it has read — and reports no error. The deadline comes inside the
+// poll that returns the last record, before the pipeline has applied it:
+// that poll's records are in the final commit too.
 func TestDeadlineStopCommits(t *testing.T) {
 	const n = 5_000
 	b, _ := preload(t, n, 3)
@@ -203,7 +205,11 @@ func TestDeadlineStopCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	polled := &pollCounter{}
+	ctx, end := context.WithCancelCause(context.Background())
+	defer end(nil)
+	// What a parent deadline looks like to the pipeline, when the last
+	// record is polled (kgo runs this hook before PollRecords returns).
+	polled := &pollCounter{at: n, reached: func() { end(context.DeadlineExceeded) }}
 	// Batches are never cut by size or delay: only the final commit can
 	// write anything.
 	p, err := streaming.New(db, streaming.WithBrokers(b.Addrs()...), streaming.WithBatch(1_000_000, time.Hour),
@@ -212,18 +218,15 @@ func TestDeadlineStopCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, end := context.WithCancelCause(context.Background())
-	defer end(nil)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	for wait := time.Now().Add(60 * time.Second); polled.n.Load() < n; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(wait) {
-			t.Fatalf("polled %d of %d records in 60 s", polled.n.Load(), n)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after the deadline: %v", err)
 		}
-	}
-	end(context.DeadlineExceeded) // what a parent deadline looks like to the pipeline
-	if err := <-done; err != nil {
-		t.Fatalf("Run after the deadline: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("polled %d of %d records in 60 s", polled.n.Load(), n)
 	}
 	r, err := db.Query(context.Background(), "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM rejected_events)")
 	if err != nil {
@@ -234,11 +237,16 @@ func TestDeadlineStopCommits(t *testing.T) {
 	}
 }
 
-// pollCounter counts the records the consumer has polled.
-type pollCounter struct{ n atomic.Int64 }
+// pollCounter counts the records the consumer has polled and calls
+// reached at the at-th.
+type pollCounter struct {
+	n       atomic.Int64
+	at      int64
+	reached func()
+}
 
 func (c *pollCounter) OnFetchRecordUnbuffered(_ *kgo.Record, polled bool) {
-	if polled {
-		c.n.Add(1)
+	if polled && c.n.Add(1) == c.at {
+		c.reached()
 	}
 }

@@ -134,6 +134,11 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 			return finish(false)
 		}
 		if runCtx.Err() != nil {
+			// What this poll returned is applied too, so that the final
+			// commit holds every record read before the stop.
+			p.mu.Lock()
+			p.apply(fetches)
+			p.mu.Unlock()
 			cl.AllowRebalance()
 			// The caller's cancellation or deadline (cartwheel run
 			// --duration) is a normal stop, with a final commit; another
@@ -168,10 +173,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		}
 
 		p.mu.Lock()
-		now := p.cfg.now()
-		fetches.EachPartition(func(ft kgo.FetchTopicPartition) {
-			p.process(ft.Partition, ft.Records, now)
-		})
+		now := p.apply(fetches)
 		done := p.reachedEnd()
 		if done || p.shouldCut(now) {
 			p.cut(false)
@@ -204,6 +206,16 @@ func (p *Pipeline) pollTimeout() time.Duration {
 	}
 	p.mu.Unlock()
 	return wait
+}
+
+// apply processes the records of a poll and returns the time it took as
+// now. p.mu is held.
+func (p *Pipeline) apply(fetches kgo.Fetches) time.Time {
+	now := p.cfg.now()
+	fetches.EachPartition(func(ft kgo.FetchTopicPartition) {
+		p.process(ft.Partition, ft.Records, now)
+	})
+	return now
 }
 
 // process applies the records of one partition.
