@@ -38,9 +38,6 @@ func ReadTail(ctx context.Context, brokers []string, topic string, n int64, fn f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if wctx.Err() != nil {
-			return nil
-		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) {
 			if ferr == nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -58,6 +55,9 @@ func ReadTail(ctx context.Context, brokers []string, topic string, n int64, fn f
 				}
 			}
 		})
+		if wctx.Err() != nil {
+			return nil // what the last poll brought is kept
+		}
 	}
 	return nil
 }
