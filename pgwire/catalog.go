@@ -185,8 +185,11 @@ func classify(q string, params map[string]string) statement {
 	case "SHOW":
 		if len(words) > 1 {
 			name := body[len("SHOW"):]
-			if end := strings.IndexAny(name, "-/"); end >= 0 && skipBlanks(name, end) > end {
-				name = name[:end] // a trailing comment
+			for _, sp := range literalSpans(name) {
+				if c := name[sp[0]:]; strings.HasPrefix(c, "--") || strings.HasPrefix(c, "/*") {
+					name = name[:sp[0]] // a trailing comment
+					break
+				}
 			}
 			name = strings.ToLower(strings.TrimSpace(name))
 			switch name {

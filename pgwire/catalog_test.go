@@ -88,6 +88,7 @@ func TestClassify(t *testing.T) {
 		{"SELECT current_setting('threads')", statement{kind: kindQuery, sql: "SELECT current_setting('threads')"}},
 		{"SHOW work_mem", statement{kind: kindQuery, sql: "SHOW work_mem", setting: "work_mem"}},
 		{"SHOW TimeZone -- the zone\n", statement{kind: kindShow, name: "timezone", value: "UTC"}},
+		{"SHOW a-b /* c */", statement{kind: kindQuery, sql: "SHOW a-b /* c */", setting: "a-b"}},
 		{"SHOW all /* every one */", statement{kind: kindQuery, sql: "SELECT name, setting, short_desc AS description FROM (" + strings.ReplaceAll(pgSettings, applicationNameMark, "'psql'") + ") ORDER BY name"}},
 		{"SHOW ALL", statement{kind: kindQuery, sql: "SELECT name, setting, short_desc AS description FROM (" + strings.ReplaceAll(pgSettings, applicationNameMark, "'psql'") + ") ORDER BY name"}},
 		{"SELECT a FROM t WHERE n OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default", statement{kind: kindQuery, sql: "SELECT a FROM t WHERE n ~ ('(?s).*(?:' || '^x$' || ').*')"}},
